@@ -1,0 +1,147 @@
+"""Taking a snapshot: a target's probe output plus this machine's hardware, composed into a ``Fingerprint``."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import sysconfig
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+
+from envcheck import __version__
+from envcheck.collect.interface import Collected, Collector
+from envcheck.collect.models import digest_models
+from envcheck.collect.native import LoadedLibrariesCollector
+from envcheck.model import (
+    NOT_INSPECTED,
+    OK,
+    UNAVAILABLE,
+    EnvInfo,
+    Fingerprint,
+    FingerprintDataError,
+    Meta,
+    NativeInfo,
+    NativeLib,
+    OsInfo,
+    Package,
+    PythonInfo,
+    Source,
+    from_data,
+)
+from envcheck.targets.interface import Target, TargetError
+
+T = TypeVar("T")
+
+#: Builds the hardware collectors for a snapshot, given the packages found (the GPU section reads CUDA
+#: versions from them). Tests pass their own to replay recorded machines.
+HardwareFactory = Callable[[Tuple[Package, ...]], Sequence[Collector[Any]]]
+
+
+def default_hardware(packages: Tuple[Package, ...]) -> Sequence[Collector[Any]]:
+    """This machine's CPU, memory and GPU collectors."""
+    from envcheck.collect.cpu import CpuCollector
+    from envcheck.collect.gpu import GpuCollector
+    from envcheck.collect.memory import MemoryCollector
+
+    return (CpuCollector(), MemoryCollector(), GpuCollector(packages=packages))
+
+
+def _section(cls: Type[T], raw: Mapping[str, Any], key: str) -> T:
+    try:
+        return from_data(cls, raw.get(key, {}), f"probe {key}")
+    except FingerprintDataError as e:
+        raise TargetError(f"the probe returned a malformed {key} section: {e}") from e
+
+
+def _sources(raw: Mapping[str, Any]) -> Dict[str, Source]:
+    out = {}
+    for key, value in (raw.get("sources") or {}).items():
+        try:
+            out[str(key)] = from_data(Source, value, f"probe sources.{key}")
+        except FingerprintDataError as e:
+            raise TargetError(f"the probe returned malformed sources: {e}") from e
+    return out
+
+
+def _owners(shipped: Tuple[NativeLib, ...]) -> Dict[str, str]:
+    return {lib.path: lib.package for lib in shipped if lib.package}
+
+
+def take(
+    target: Target,
+    *,
+    models: Sequence[str] = (),
+    extra_env: Sequence[str] = (),
+    hardware: Optional[HardwareFactory] = None,
+    now: Optional[datetime.datetime] = None,
+) -> Fingerprint:
+    """Fingerprint ``target``. Raises ``TargetError`` when it cannot be read and ``ModelPathError`` for a bad
+    model path; a section that could not be read is recorded as such, never raised."""
+    raw = target.probe(extra_env)
+    sources = _sources(raw)
+    os_info = _section(OsInfo, raw, "os")
+    python = _section(PythonInfo, raw, "python")
+    env = _section(EnvInfo, raw, "env")
+    try:
+        packages = tuple(
+            from_data(Package, p, f"probe packages[{i}]") for i, p in enumerate(raw.get("packages", []))
+        )
+    except FingerprintDataError as e:
+        raise TargetError(f"the probe returned a malformed package: {e}") from e
+    native = _section(NativeInfo, raw, "native")
+
+    if target.in_process:
+        site_dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+        loaded = LoadedLibrariesCollector(site_dirs=site_dirs, owners=_owners(native.shipped)).collect()
+        native = dataclasses.replace(native, loaded=loaded.value)
+        if loaded.source.status != OK:
+            sources["native"] = dataclasses.replace(
+                sources.get("native", Source()),
+                detail=f"{sources.get('native', Source()).detail}; loaded libraries: {loaded.source.detail}",
+            )
+        else:
+            sources["native"] = Source(OK, f"{sources.get('native', Source()).detail}, {loaded.source.detail}")
+
+    values: Dict[str, Any] = {}
+    if target.shows_hardware:
+        for collector in (hardware or default_hardware)(packages):
+            result: Collected[Any] = _safe_collect(collector)
+            if result.value is not None:
+                values[collector.section] = result.value
+            sources[collector.section] = result.source
+    else:
+        for section in ("cpu", "memory", "gpu"):
+            sources[section] = Source(
+                NOT_INSPECTED, f"a {target.kind} target does not show this machine's hardware"
+            )
+
+    model_files = digest_models(models)
+    sources["models"] = (
+        Source(OK, f"{len(model_files)} files hashed") if models else Source(NOT_INSPECTED, "no --model given")
+    )
+    created = (now or datetime.datetime.now(datetime.timezone.utc)).replace(microsecond=0)
+    meta = Meta(
+        tool=f"envcheck {__version__}",
+        created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        target=target.name,
+    )
+    fp = Fingerprint(
+        meta=meta,
+        sources=dict(sorted(sources.items())),
+        os=os_info,
+        python=python,
+        packages=packages,
+        native=native,
+        env=env,
+        models=model_files,
+        **values,
+    )
+    return fp
+
+
+def _safe_collect(collector: Collector[T]) -> Collected[T]:
+    """A collector bug must not lose the whole snapshot: record the section as unavailable instead."""
+    try:
+        return collector.collect()
+    except Exception as e:  # the collectors' contract is to not raise; this keeps a broken one contained
+        default: Any = None
+        return Collected(default, Source(UNAVAILABLE, f"{type(e).__name__}: {e}"))

@@ -1,0 +1,105 @@
+"""Reading and writing ``envcheck.lock``: TOML, fixed key order, verified against its digest.
+
+Errors are ``LockfileError`` with a one-line message that names the file and what is wrong with it; the CLI
+prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Dict, Union
+
+import tomli_w
+
+from envcheck.model import (
+    SCHEMA_VERSION,
+    Fingerprint,
+    FingerprintDataError,
+    compute_digest,
+    from_data,
+    to_data,
+    with_digest,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9 and 3.10
+    import tomli as tomllib
+
+HEADER = "# envcheck lockfile: the environment a model was verified in. Generated; do not edit by hand.\n"
+#: Top-level order in the file: what a reader wants first, packages (the long part) last.
+ORDER = ("meta", "sources", "os", "python", "cpu", "memory", "gpu", "native", "env", "models", "packages")
+
+
+class LockfileError(Exception):
+    """A lockfile that cannot be read: missing, malformed, of an unknown schema, or altered since written."""
+
+
+def dumps(fp: Fingerprint) -> str:
+    """The lockfile text for ``fp`` (its digest recomputed)."""
+    fp = with_digest(fp)
+    data: Dict[str, Any] = to_data(fp, compact_lists=True)
+    ordered = {key: data[key] for key in ORDER if key in data}
+    return HEADER + tomli_w.dumps(ordered)
+
+
+def loads(text: str, *, name: str = "lockfile", verify: bool = True) -> Fingerprint:
+    """Parse lockfile text; refuse an unknown schema and, unless ``verify`` is false, a wrong digest."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise LockfileError(f"{name}: not valid TOML ({e})") from e
+    meta = data.get("meta")
+    if not isinstance(meta, dict) or "schema" not in meta:
+        raise LockfileError(f"{name}: not an envcheck lockfile (no [meta] schema)")
+    schema = meta["schema"]
+    if schema != SCHEMA_VERSION:
+        raise LockfileError(
+            f"{name}: lockfile schema {schema!r} is not supported by this envcheck "
+            f"(it reads schema {SCHEMA_VERSION}); use the envcheck version that wrote it"
+        )
+    try:
+        fp = from_data(Fingerprint, data, "lockfile")
+    except FingerprintDataError as e:
+        raise LockfileError(f"{name}: {e}") from e
+    if verify:
+        expected = compute_digest(fp)
+        if fp.meta.digest != expected:
+            raise LockfileError(
+                f"{name}: content does not match its digest (edited or damaged since it was written); "
+                "take a new snapshot, or pass --ignore-digest to read it anyway"
+            )
+    return fp
+
+
+def read(path: Union[str, Path], *, verify: bool = True) -> Fingerprint:
+    """Read a lockfile from disk."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as e:
+        raise LockfileError(f"{path}: no such lockfile") from e
+    except IsADirectoryError as e:
+        raise LockfileError(f"{path}: is a directory, not a lockfile") from e
+    except OSError as e:
+        raise LockfileError(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LockfileError(f"{path}: not UTF-8 text") from e
+    return loads(text, name=str(path), verify=verify)
+
+
+def write(fp: Fingerprint, path: Union[str, Path]) -> Fingerprint:
+    """Write ``fp`` atomically; returns it with its digest set."""
+    path = Path(path)
+    text = dumps(fp)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        raise LockfileError(f"{path}: cannot write ({e.strerror})") from e
+    return dataclasses.replace(fp, meta=dataclasses.replace(fp.meta, digest=with_digest(fp).meta.digest))

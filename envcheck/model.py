@@ -1,0 +1,378 @@
+"""The fingerprint: frozen dataclasses, their plain-data form, and the content digest.
+
+A fingerprint is what ``envcheck snapshot`` records and everything else compares against. Its plain-data form
+(``to_data``) is what the lockfile (TOML) and ``show --format json`` hold; ``from_data`` is strict, so that a
+tampered or hand-edited lockfile fails with the key that is wrong rather than with a traceback later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple, TypeVar
+
+SCHEMA_VERSION = 1
+
+#: Section statuses recorded in ``sources``.
+OK = "ok"
+UNAVAILABLE = "unavailable"
+NOT_INSPECTED = "not inspected"
+NONE_FOUND = "none found"
+STATUSES = (OK, UNAVAILABLE, NOT_INSPECTED, NONE_FOUND)
+
+SECTIONS = ("os", "python", "packages", "native", "cpu", "memory", "gpu", "env", "models")
+
+
+class FingerprintDataError(ValueError):
+    """Plain data does not describe a fingerprint (wrong type, unknown or missing key)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one section came from, and whether it could be read."""
+
+    status: str = OK
+    """One of ``STATUSES``."""
+    detail: str = ""
+    """How the section was read (``"NVML"``, ``"/proc/cpuinfo"``) or, when not ok, why not."""
+
+
+@dataclass(frozen=True)
+class OsInfo:
+    system: str = ""
+    release: str = ""
+    """Kernel release (``uname -r``)."""
+    machine: str = ""
+    """Machine architecture as ``uname -m`` prints it."""
+    distro_id: str = ""
+    distro_version_id: str = ""
+    distro_name: str = ""
+    libc_family: str = ""
+    """``glibc``, ``musl`` or empty when neither was found."""
+    libc_version: str = ""
+    page_size: Optional[int] = None
+    container: str = ""
+    """``docker``, ``podman``, ``kubernetes``, ``container`` (some other) or empty when not in a container."""
+
+
+@dataclass(frozen=True)
+class PythonInfo:
+    implementation: str = ""
+    version: str = ""
+    """Full version, ``3.12.3``."""
+    build: str = ""
+    """``platform.python_build()`` joined: build number and date."""
+    compiler: str = ""
+    abiflags: str = ""
+    soabi: str = ""
+    cache_tag: str = ""
+    pointer_bits: int = 0
+    byteorder: str = ""
+    free_threaded: bool = False
+    executable: str = ""
+    prefix: str = ""
+    base_prefix: str = ""
+    in_venv: bool = False
+    interpreter_tag: str = ""
+    """Wheel interpreter tag, ``cp312``."""
+    abi_tag: str = ""
+    """Most specific wheel ABI tag, ``cp312`` or ``cp313t``."""
+    platform_tag: str = ""
+    """Most specific wheel platform tag, ``manylinux_2_39_x86_64`` or ``musllinux_1_2_aarch64``."""
+    best_tag: str = ""
+    """The interpreter's most preferred wheel tag, ``cp312-cp312-manylinux_2_39_x86_64``."""
+    markers: Dict[str, str] = field(default_factory=dict)
+    """The PEP 508 marker environment, as ``pip inspect`` reports it."""
+
+
+@dataclass(frozen=True)
+class DirectUrl:
+    """A distribution's direct_url.json (PEP 610), credentials stripped."""
+
+    url: str = ""
+    kind: str = ""
+    """``editable``, ``dir``, ``vcs`` or ``archive``."""
+    vcs: str = ""
+    commit_id: str = ""
+    requested_revision: str = ""
+    archive_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    """Canonical name (PEP 503)."""
+    version: str
+    """Verbatim, local label kept: ``2.4.0+cu121``."""
+    installer: str = ""
+    wheel_tags: Tuple[str, ...] = ()
+    requested: bool = False
+    """A REQUESTED file is present: the user asked for it directly."""
+    direct_url: Optional[DirectUrl] = None
+    record_digest: str = ""
+    """``sha256:`` of the RECORD file, or empty when there is none (egg-info, some system packages)."""
+    requires: Tuple[str, ...] = ()
+    """Requires-Dist, verbatim."""
+    shadowed: Tuple[str, ...] = ()
+    """Versions of other installations of this name later on the path, which this one hides."""
+    metadata_format: str = "dist-info"
+    """``dist-info`` or ``egg-info``."""
+
+
+@dataclass(frozen=True)
+class NativeLib:
+    """A BLAS/LAPACK, OpenMP or CUDA library, shipped by the environment or loaded in a process."""
+
+    kind: str
+    """``blas``, ``lapack``, ``openmp``, ``cudart``, ``cudnn``, ``nccl``, ``cublas``, ``cuda-driver``."""
+    vendor: str
+    """``openblas``, ``mkl``, ``blis``, ``reference``, ``gnu`` (libgomp), ``intel`` (libiomp), ``llvm``,
+    ``nvidia``."""
+    path: str
+    """Relative to its site-packages folder when a package ships it, else absolute."""
+    package: str = ""
+    """The distribution that ships it, empty for a system library."""
+    version: str = ""
+    architecture: str = ""
+    """Kernel set the library chose (OpenBLAS core name), when known."""
+
+
+@dataclass(frozen=True)
+class NativeInfo:
+    shipped: Tuple[NativeLib, ...] = ()
+    loaded: Tuple[NativeLib, ...] = ()
+    """Only when the snapshot ran inside the inspected process (Python API) or read its /proc/PID/maps."""
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    architecture: str = ""
+    vendor: str = ""
+    model_name: str = ""
+    family: Optional[int] = None
+    model: Optional[int] = None
+    stepping: Optional[int] = None
+    flags: Tuple[str, ...] = ()
+    """Sorted instruction-set flags (/proc/cpuinfo ``flags`` or ``Features``)."""
+    isa_level: str = ""
+    """``x86-64-v1`` .. ``x86-64-v4``; empty on other architectures."""
+    logical_cpus: int = 0
+    physical_cores: int = 0
+    affinity: str = ""
+    """CPUs this process may use, as a list (``0-15``)."""
+    affinity_count: int = 0
+    cgroup_version: str = ""
+    """``v1``, ``v2`` or empty when no cgroup was found."""
+    cpu_quota_millicores: Optional[int] = None
+    """cgroup CPU quota in thousandths of a CPU; None when unlimited."""
+
+
+@dataclass(frozen=True)
+class MemoryInfo:
+    total_bytes: int = 0
+    cgroup_limit_bytes: Optional[int] = None
+    """None when unlimited."""
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    index: int
+    name: str
+    architecture: str = ""
+    compute_capability: str = ""
+    """``9.0``."""
+    memory_total_bytes: int = 0
+    mig_mode: str = ""
+    ecc: str = ""
+    persistence: str = ""
+
+
+@dataclass(frozen=True)
+class CudaComponent:
+    """A CUDA library version the installed packages ship (read from metadata, nothing imported)."""
+
+    component: str
+    """``cuda-runtime``, ``cudnn``, ``nccl``, ``cublas``."""
+    version: str
+    package: str
+    """The distribution it was read from (``torch`` for a ``+cu130`` local version)."""
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    driver_version: str = ""
+    cuda_driver_version: str = ""
+    """The highest CUDA version the driver supports, ``13.0``."""
+    devices: Tuple[GpuDevice, ...] = ()
+    cuda_shipped: Tuple[CudaComponent, ...] = ()
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    variables: Dict[str, str] = field(default_factory=dict)
+    """Allow-listed variables that are set, with their values."""
+    redacted: Tuple[str, ...] = ()
+    """Names that were asked for but look like secrets: present, value never written."""
+    timezone: str = ""
+    tzdata_version: str = ""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    path: str
+    """As given, or relative to the directory given."""
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Meta:
+    schema: int = SCHEMA_VERSION
+    tool: str = ""
+    created: str = ""
+    """UTC, ISO 8601, seconds precision."""
+    target: str = "local"
+    """How the environment was read: ``local``, ``python:PATH``..."""
+    digest: str = ""
+    """``sha256:`` over the canonical form of everything else."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    meta: Meta = field(default_factory=Meta)
+    sources: Dict[str, Source] = field(default_factory=dict)
+    os: OsInfo = field(default_factory=OsInfo)
+    python: PythonInfo = field(default_factory=PythonInfo)
+    packages: Tuple[Package, ...] = ()
+    native: NativeInfo = field(default_factory=NativeInfo)
+    cpu: CpuInfo = field(default_factory=CpuInfo)
+    memory: MemoryInfo = field(default_factory=MemoryInfo)
+    gpu: GpuInfo = field(default_factory=GpuInfo)
+    env: EnvInfo = field(default_factory=EnvInfo)
+    models: Tuple[ModelFile, ...] = ()
+
+    def source(self, section: str) -> Source:
+        return self.sources.get(section, Source(UNAVAILABLE, "not recorded"))
+
+    def package(self, name: str) -> Optional[Package]:
+        for pkg in self.packages:
+            if pkg.name == name:
+                return pkg
+        return None
+
+
+# --- plain data -------------------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def to_data(obj: Any, *, omit_defaults: bool = False, compact_lists: bool = False) -> Any:
+    """Turn a dataclass tree into dicts, lists, str, int and bool.
+
+    ``None`` is always left out (TOML has no null). With ``omit_defaults`` a field equal to its default is left
+    out too; with ``compact_lists`` only the items of lists are written so, which keeps a lockfile of hundreds of
+    packages short while its singular sections show every field. ``from_data`` restores what was left out.
+    """
+    kw = {"omit_defaults": omit_defaults, "compact_lists": compact_lists}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out: Dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if value is None:
+                continue
+            if omit_defaults and _is_default(f, value):
+                continue
+            out[f.name] = to_data(value, **kw)
+        return out
+    if isinstance(obj, tuple):
+        item_kw = {"omit_defaults": omit_defaults or compact_lists, "compact_lists": compact_lists}
+        return [to_data(v, **item_kw) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_data(obj[k], **kw) for k in sorted(obj)}
+    return obj
+
+
+def _is_default(f: dataclasses.Field[Any], value: Any) -> bool:
+    if f.default is not dataclasses.MISSING:
+        return bool(value == f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return bool(value == f.default_factory())
+    return False
+
+
+def from_data(cls: type[T], data: Any, where: str = "") -> T:
+    """Build ``cls`` from plain data, refusing unknown keys, missing required keys and wrong types."""
+    return typing.cast(T, _convert(cls, data, where or cls.__name__))
+
+
+_HINTS: Dict[type, Dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> Dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _convert(tp: Any, data: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union:
+        (inner,) = [a for a in args if a is not type(None)]
+        return None if data is None else _convert(inner, data, where)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if not isinstance(data, Mapping):
+            raise FingerprintDataError(f"{where}: expected a table, got {type(data).__name__}")
+        hints = _hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise FingerprintDataError(f"{where}: unknown key {unknown[0]!r}")
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            if f.name in data:
+                kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise FingerprintDataError(f"{where}: missing key {f.name!r}")
+        return tp(**kwargs)
+    if origin is tuple:
+        if not isinstance(data, (list, tuple)):
+            raise FingerprintDataError(f"{where}: expected a list, got {type(data).__name__}")
+        return tuple(_convert(args[0], item, f"{where}[{i}]") for i, item in enumerate(data))
+    if origin in (dict, Dict):
+        if not isinstance(data, Mapping):
+            raise FingerprintDataError(f"{where}: expected a table, got {type(data).__name__}")
+        return {str(k): _convert(args[1], v, f"{where}.{k}") for k, v in data.items()}
+    if tp is bool:
+        if not isinstance(data, bool):
+            raise FingerprintDataError(f"{where}: expected true or false, got {data!r}")
+        return data
+    if tp is int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise FingerprintDataError(f"{where}: expected an integer, got {data!r}")
+        return data
+    if tp is str:
+        if not isinstance(data, str):
+            raise FingerprintDataError(f"{where}: expected a string, got {data!r}")
+        return data
+    raise TypeError(f"unsupported type {tp!r} at {where}")  # a bug in the model, not bad input
+
+
+# --- digest -----------------------------------------------------------------------------------------------------
+
+
+def canonical_bytes(fp: Fingerprint) -> bytes:
+    """The canonical form the digest covers: everything but the digest itself, as sorted compact JSON."""
+    data = to_data(dataclasses.replace(fp, meta=dataclasses.replace(fp.meta, digest="")), omit_defaults=True)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def compute_digest(fp: Fingerprint) -> str:
+    return "sha256:" + hashlib.sha256(canonical_bytes(fp)).hexdigest()
+
+
+def with_digest(fp: Fingerprint) -> Fingerprint:
+    return dataclasses.replace(fp, meta=dataclasses.replace(fp.meta, digest=compute_digest(fp)))

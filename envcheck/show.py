@@ -1,0 +1,97 @@
+"""A fingerprint rendered for a person (``envcheck show``) and the one-paragraph summary ``snapshot`` prints."""
+
+from __future__ import annotations
+
+from typing import List
+
+from envcheck.model import OK, SECTIONS, Fingerprint
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB"
+
+
+def summary(fp: Fingerprint) -> List[str]:
+    """Short lines: counts per section and anything that could not be read."""
+    lines = []
+    o, p = fp.os, fp.python
+    lines.append(
+        f"os       {o.distro_name or o.system} {o.machine}, {o.libc_family} {o.libc_version}".rstrip(", ")
+    )
+    lines.append(f"python   {p.implementation} {p.version} ({p.best_tag})")
+    lines.append(f"packages {len(fp.packages)} distributions")
+    lines.append(
+        f"native   {len(fp.native.shipped)} shipped, {len(fp.native.loaded)} loaded BLAS/OpenMP/CUDA libraries"
+    )
+    if fp.source("cpu").status == OK:
+        c = fp.cpu
+        lines.append(
+            f"cpu      {c.model_name or c.architecture}, {c.logical_cpus} CPUs, {c.isa_level or c.architecture}"
+        )
+    if fp.source("memory").status == OK:
+        limit = fp.memory.cgroup_limit_bytes
+        lines.append(
+            f"memory   {_gib(fp.memory.total_bytes)}"
+            + (f", cgroup limit {_gib(limit)}" if limit is not None else "")
+        )
+    if fp.source("gpu").status == OK:
+        g = fp.gpu
+        names = ", ".join(sorted({d.name for d in g.devices}))
+        lines.append(
+            f"gpu      {len(g.devices)} x {names}, driver {g.driver_version}, CUDA {g.cuda_driver_version}"
+        )
+    shipped = ", ".join(f"{c.component} {c.version}" for c in fp.gpu.cuda_shipped)
+    if shipped:
+        lines.append(f"cuda     shipped by packages: {shipped}")
+    lines.append(f"env      {len(fp.env.variables)} variables, timezone {fp.env.timezone or 'unknown'}")
+    if fp.models:
+        lines.append(f"models   {len(fp.models)} files")
+    for section in SECTIONS:
+        src = fp.source(section)
+        if src.status != OK:
+            lines.append(f"{section:<8} {src.status}: {src.detail}")
+    return lines
+
+
+def render_text(fp: Fingerprint) -> str:
+    """The whole fingerprint, section by section, for reading in a terminal."""
+    out = [f"envcheck lockfile, schema {fp.meta.schema}, {fp.meta.tool}, created {fp.meta.created}"]
+    out.append(f"target {fp.meta.target}, digest {fp.meta.digest}")
+    out.append("")
+    out += summary(fp)
+    out.append("")
+    if fp.gpu.devices:
+        out.append("gpu devices:")
+        for d in fp.gpu.devices:
+            out.append(
+                f"  [{d.index}] {d.name} ({d.architecture}, compute {d.compute_capability}), "
+                f"{_gib(d.memory_total_bytes)}, MIG {d.mig_mode or '?'}, ECC {d.ecc or '?'}, "
+                f"persistence {d.persistence or '?'}"
+            )
+    if fp.native.shipped or fp.native.loaded:
+        out.append("native libraries:")
+        for label, libs in (("shipped", fp.native.shipped), ("loaded", fp.native.loaded)):
+            for lib in libs:
+                extra = " ".join(x for x in (lib.version, lib.architecture) if x)
+                owner = f" [{lib.package}]" if lib.package else ""
+                out.append(f"  {label:<7} {lib.kind:<11} {lib.vendor:<9} {lib.path}{owner} {extra}".rstrip())
+    if fp.env.variables or fp.env.redacted:
+        out.append("environment:")
+        for name, value in fp.env.variables.items():
+            out.append(f"  {name}={value}")
+        for name in fp.env.redacted:
+            out.append(f"  {name}=<redacted: looks like a secret>")
+    if fp.models:
+        out.append("models:")
+        for m in fp.models:
+            out.append(f"  {m.sha256[:16]}  {m.size:>12}  {m.path}")
+    out.append("packages:")
+    for pkg in fp.packages:
+        notes = []
+        if pkg.direct_url is not None:
+            notes.append(pkg.direct_url.kind)
+        if pkg.shadowed:
+            notes.append("shadows " + ", ".join(pkg.shadowed))
+        note = f"  ({'; '.join(notes)})" if notes else ""
+        out.append(f"  {pkg.name}=={pkg.version}{note}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,68 @@
+"""Another interpreter on this machine (``--python PATH``): the probe's source runs in it, isolated (``-I``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, Sequence
+
+from envcheck import _subprocess
+from envcheck.targets.interface import Target, TargetError
+
+# Runs first in the target: refuses interpreters the probe does not support before parsing the probe's source,
+# and is valid syntax in Python 2 too, so that an old interpreter gets a clear answer rather than a SyntaxError.
+BOOTSTRAP = (
+    "import sys\n"
+    "if sys.version_info < (3, 8):\n"
+    "    sys.stderr.write('envcheck-too-old %d.%d\\n' % sys.version_info[:2]); sys.exit(3)\n"
+    "src = sys.stdin.read(); sys.argv = ['envcheck-probe'] + sys.argv[1:]\n"
+    "exec(compile(src, 'envcheck-probe', 'exec'), {'__name__': '__main__'})\n"
+)
+TOO_OLD_EXIT = 3
+
+
+def probe_source() -> str:
+    """The probe module's source, sent to the other interpreter on stdin."""
+    return Path(__file__).resolve().parent.parent.joinpath("probe.py").read_text(encoding="utf-8")
+
+
+class PythonTarget(Target):
+    """Another Python interpreter on this machine."""
+
+    kind = "python"
+
+    def __init__(self, executable: str, timeout: float = 120.0) -> None:
+        self.executable = executable
+        self.timeout = timeout
+
+    @property
+    def name(self) -> str:
+        return f"python:{self.executable}"
+
+    def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
+        exe = self.executable
+        if not os.path.exists(exe):
+            raise TargetError(f"--python {exe}: no such file")
+        if os.path.isdir(exe):
+            raise TargetError(f"--python {exe}: is a directory; give the interpreter (e.g. {exe}/bin/python)")
+        args = [exe, "-I", "-c", BOOTSTRAP]
+        for name in extra_env:
+            args += ["--env", name]
+        try:
+            done = _subprocess.run(args, input=probe_source(), timeout=self.timeout)
+        except _subprocess.RunError as e:
+            raise TargetError(f"--python {exe}: {e}") from e
+        if done.returncode == TOO_OLD_EXIT and "envcheck-too-old" in done.stderr:
+            version = done.stderr.split("envcheck-too-old", 1)[1].strip()
+            raise TargetError(f"--python {exe}: Python {version} is older than 3.8, which the probe needs")
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise TargetError(f"--python {exe}: not a Python interpreter the probe can run in ({last[:200]})")
+        try:
+            data = json.loads(done.stdout)
+        except ValueError as e:
+            raise TargetError(f"--python {exe}: the probe printed no JSON (is it a Python interpreter?)") from e
+        if not isinstance(data, dict):
+            raise TargetError(f"--python {exe}: the probe printed unexpected output")
+        return data

@@ -1,0 +1,90 @@
+"""Shared fixtures: the real H200 dist-info tree, a tiny wheel builder, and the CLI runner."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Dict, Iterable, Optional, Tuple
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+H200 = FIXTURES / "h200-serving"
+
+
+@pytest.fixture(scope="session")
+def h200_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 197 real dist-info folders of the H200 serving environment, unpacked as a site-packages folder."""
+    site = tmp_path_factory.mktemp("h200-site")
+    with tarfile.open(H200 / "dist-info.tgz") as tar:
+        tar.extractall(site, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(site)
+    return site
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def build_wheel(
+    out_dir: Path,
+    name: str,
+    version: str,
+    *,
+    requires: Iterable[str] = (),
+    files: Optional[Dict[str, bytes]] = None,
+    tag: str = "py3-none-any",
+) -> Path:
+    """Write a minimal, valid wheel (PEP 427) with one module, so tests install real packages offline."""
+    dist = f"{name.replace('-', '_')}-{version}"
+    module = name.replace("-", "_")
+    contents: Dict[str, bytes] = dict(files or {f"{module}/__init__.py": f"VERSION = {version!r}\n".encode()})
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    meta += [f"Requires-Dist: {r}" for r in requires]
+    contents[f"{dist}.dist-info/METADATA"] = ("\n".join(meta) + "\n").encode()
+    contents[f"{dist}.dist-info/WHEEL"] = (
+        f"Wheel-Version: 1.0\nGenerator: envcheck-tests\nRoot-Is-Purelib: true\nTag: {tag}\n"
+    ).encode()
+    record = [_record_line(path, data) for path, data in contents.items()]
+    record.append(f"{dist}.dist-info/RECORD,,")
+    contents[f"{dist}.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wheel = out_dir / f"{dist}-{tag}.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, data in contents.items():
+            zf.writestr(path, data)
+    return wheel
+
+
+def make_dist_info(
+    site: Path, name: str, version: str, *, extra: Optional[Dict[str, str]] = None
+) -> Tuple[Path, str]:
+    """A dist-info folder written straight into ``site`` (for parser tests that need no installer)."""
+    folder = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nbody\n")
+    for fname, text in (extra or {}).items():
+        (folder / fname).write_text(text)
+    return folder, name
+
+
+# --- no skipped test counts as passing ---------------------------------------------------------------------------
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI a skipped test is a failure: what it checks did not run (as threadpoolctl's check_no_test_skipped)."""
+    import os
+
+    if _skipped and os.environ.get("CI") and session.exitstatus == 0:
+        session.exitstatus = 1
+        print(f"\nerror: {len(_skipped)} tests were skipped in CI: " + ", ".join(_skipped[:10]))

@@ -1,0 +1,352 @@
+"""The stdlib-only probe: parsers on real samples, and the probe itself under every CPython here."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import packaging.markers
+import packaging.tags
+import pytest
+from packaging.utils import canonicalize_name
+
+from envcheck import probe
+from tests.conftest import H200, make_dist_info
+
+# --- os-release -------------------------------------------------------------------------------------------------
+
+UBUNTU = (H200 / "os-release").read_text() if (H200 / "os-release").exists() else ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'PRETTY_NAME="Ubuntu 24.04.3 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\nID=ubuntu\nID_LIKE=debian\n',
+            {"ID": "ubuntu", "VERSION_ID": "24.04", "PRETTY_NAME": "Ubuntu 24.04.3 LTS"},
+        ),
+        ('NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.3\n', {"ID": "alpine", "VERSION_ID": "3.20.3"}),
+        ("# comment\n\nID='rhel'\nBROKEN LINE\nVERSION_ID=\"9.4\"\n", {"ID": "rhel", "VERSION_ID": "9.4"}),
+    ],
+    ids=["ubuntu-h200", "alpine-unquoted", "comments-single-quotes"],
+)
+def test_parse_os_release(text: str, expected: dict[str, str]) -> None:
+    parsed = probe.parse_os_release(text)
+    for key, value in expected.items():
+        assert parsed[key] == value
+    assert "BROKEN LINE" not in parsed
+
+
+def test_parse_musl_version() -> None:
+    banner = "musl libc (x86_64)\nVersion 1.2.4\nDynamic Program Loader\nUsage: ..."
+    assert probe.parse_musl_version(banner) == "1.2.4"
+    assert probe.parse_musl_version("not musl") is None
+
+
+# --- secrets ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://user:ghp_s3cr3t@github.com/org/repo.git", "https://github.com/org/repo.git"),
+        ("https://__token__:pypi-AgEIcHlwaS5vcmc@example.org/simple/x.whl", "https://example.org/simple/x.whl"),
+        ("https://example.org/pkg.whl?token=abc123&x=1#sha256=00", "https://example.org/pkg.whl"),
+        ("git+ssh://git@github.com/org/repo.git", "git+ssh://git@github.com/org/repo.git"),
+        ("file:///home/me/src/pkg", "file:///home/me/src/pkg"),
+        ("not a url", "not a url"),
+    ],
+    ids=["userinfo-token", "pypi-token", "query-token", "git-user-kept", "file-url", "not-a-url"],
+)
+def test_strip_url_credentials(url: str, expected: str) -> None:
+    assert probe.strip_url_credentials(url) == expected
+
+
+def test_select_env_keeps_allow_list_and_redacts_secrets() -> None:
+    environ = {
+        "OMP_NUM_THREADS": "4",
+        "KMP_AFFINITY": "granularity=fine",
+        "TF_DETERMINISTIC_OPS": "1",
+        "TF_CLI_CONFIG_FILE": "/root/.terraformrc",  # Terraform's, not TensorFlow's
+        "NVIDIA_REQUIRE_CUDA": "cuda>=13.0",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG",
+        "HF_TOKEN": "hf_abcdef",
+        "MY_FLAG": "on",
+        "PATH": "/usr/bin",
+    }
+    got = probe.select_env(environ, extra=["MY_FLAG", "AWS_SECRET_ACCESS_KEY", "HF_TOKEN"])
+    assert got["variables"] == {
+        "KMP_AFFINITY": "granularity=fine",
+        "MY_FLAG": "on",
+        "NVIDIA_REQUIRE_CUDA": "cuda>=13.0",
+        "OMP_NUM_THREADS": "4",
+        "TF_DETERMINISTIC_OPS": "1",
+    }
+    assert got["redacted"] == ["AWS_SECRET_ACCESS_KEY", "HF_TOKEN"]
+    assert "wJalrXUtnFEMI" not in json.dumps(got)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AWS_SECRET_ACCESS_KEY",
+        "GITHUB_TOKEN",
+        "DB_PASSWORD",
+        "API_KEY",
+        "OPENAI_APIKEY",
+        "GOOGLE_CREDENTIALS",
+        "PRIVATE_KEY",
+        "SESSION_ID",
+        "DATABASE_DSN",
+        "KEY",
+    ],
+)
+def test_secret_names(name: str) -> None:
+    assert probe.is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["OMP_NUM_THREADS", "MKL_CBWR", "KMP_AFFINITY", "CUDA_VISIBLE_DEVICES", "TZ"])
+def test_numerics_names_are_not_secret(name: str) -> None:
+    assert not probe.is_secret_name(name)
+
+
+# --- Python and tags --------------------------------------------------------------------------------------------
+
+
+def test_marker_environment_matches_packaging() -> None:
+    assert probe.marker_environment() == packaging.markers.default_environment()
+
+
+def test_best_tag_matches_packaging_tags() -> None:
+    family, version = probe.libc()
+    tags = probe.wheel_tags(family, version)
+    first = next(iter(packaging.tags.sys_tags()))
+    assert tags["best_tag"] == str(first)
+    assert tags["platform_tag"] == first.platform
+
+
+def test_libc_is_glibc_here() -> None:
+    family, version = probe.libc()
+    assert family == "glibc"
+    assert version.split(".")[0] == "2"
+
+
+# --- distributions: the real H200 tree --------------------------------------------------------------------------
+
+
+def test_reads_every_real_h200_distribution(h200_site: Path) -> None:
+    packages, source, _ = probe.collect_packages([str(h200_site)])
+    expected = {
+        canonicalize_name(p["name"]): p["version"] for p in json.loads((H200 / "pip-list.json").read_text())
+    }
+    got = {p["name"]: p["version"] for p in packages}
+    assert source["status"] == "ok"
+    assert "skipped" not in source["detail"]
+    assert got == expected
+    assert got["torch"] == "2.11.0"  # PyPI's CUDA build carries no local label; the +cu130 is in torch/version.py
+    assert [p["name"] for p in packages] == sorted(got)
+
+
+def test_real_h200_package_details(h200_site: Path) -> None:
+    packages, _, _ = probe.collect_packages([str(h200_site)])
+    by_name = {p["name"]: p for p in packages}
+    torch = by_name["torch"]
+    assert torch["installer"] == "uv"
+    assert torch["wheel_tags"] == ["cp312-cp312-manylinux_2_28_x86_64"]
+    assert torch["record_digest"].startswith("sha256:") and len(torch["record_digest"]) == 71
+    assert any(r.startswith("nvidia-cudnn-cu13") for r in torch["requires"])
+    assert all(p["requested"] for p in packages)  # this environment was built from one requirements list
+    assert {p["installer"] for p in packages} == {"pip", "uv"}
+
+
+def test_native_libraries_shipped_by_real_h200_packages(h200_site: Path) -> None:
+    packages, _, files = probe.collect_packages([str(h200_site)])
+    versions = {p["name"]: p["version"] for p in packages}
+    libs = probe.collect_native_shipped(files, versions)
+    found = {(lib["kind"], lib["vendor"], lib["package"]) for lib in libs}
+    assert ("blas", "openblas", "numpy") in found
+    assert ("blas", "openblas", "scipy") in found
+    assert ("openmp", "gnu", "torch") in found
+    assert ("cudnn", "nvidia", "nvidia-cudnn-cu13") in found
+    assert ("nccl", "nvidia", "nvidia-nccl-cu13") in found
+    cudnn = next(lib for lib in libs if lib["kind"] == "cudnn")
+    assert cudnn["version"].startswith("9.19")
+    numpy_blas = next(lib for lib in libs if lib.get("package") == "numpy" and lib["kind"] == "blas")
+    assert numpy_blas["path"].startswith("numpy.libs/libscipy_openblas64_")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("libscipy_openblas64_-61654e39.so", ("blas", "openblas")),
+        ("libopenblas.so.0", ("blas", "openblas")),
+        ("libmkl_core.so.2", ("blas", "mkl")),
+        ("libgomp-a34b3233.so.1", ("openmp", "gnu")),
+        ("libiomp5.so", ("openmp", "intel")),
+        ("libomp.so", ("openmp", "llvm")),
+        ("libcudart.so.13", ("cudart", "nvidia")),
+        ("libcudnn.so.9", ("cudnn", "nvidia")),
+        ("libcuda.so.580.159.04", ("cuda-driver", "nvidia")),
+        ("libgompish.py", None),
+        ("libcudnn_ops.so.9", None),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_classify_library(name: str, expected: object) -> None:
+    assert probe.classify_library(name) == expected
+
+
+def test_driver_library_version_from_file_name() -> None:
+    assert probe.library_version("libcuda.so.580.159.04", "cuda-driver") == "580.159.04"
+    assert probe.library_version("libcudart.so.13", "cudart") == ""
+
+
+# --- distributions: edge cases ----------------------------------------------------------------------------------
+
+
+def test_local_version_label_is_kept_verbatim(tmp_path: Path) -> None:
+    make_dist_info(tmp_path, "torch", "2.4.0+cu121")
+    make_dist_info(tmp_path / "other", "torch", "2.4.0+cpu")
+    packages, _, _ = probe.collect_packages([str(tmp_path), str(tmp_path / "other")])
+    assert packages[0]["version"] == "2.4.0+cu121"
+    assert packages[0]["shadowed"] == ["2.4.0+cpu"]
+
+
+def test_shadowed_duplicate_is_recorded(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    make_dist_info(first, "Foo_Bar", "2.0")
+    make_dist_info(second, "foo-bar", "1.0")
+    packages, _, _ = probe.collect_packages([str(first), str(second)])
+    assert packages == [
+        {"name": "foo-bar", "version": "2.0", "requested": False, "requires": [], "shadowed": ["1.0"]}
+    ]
+
+
+def test_broken_dist_info_is_skipped_with_reason(tmp_path: Path) -> None:
+    make_dist_info(tmp_path, "good", "1.0")
+    (tmp_path / "broken-1.0.dist-info").mkdir()  # no METADATA at all
+    (tmp_path / "noversion-1.0.dist-info").mkdir()
+    (tmp_path / "noversion-1.0.dist-info" / "METADATA").write_text("Name: noversion\n")
+    packages, source, _ = probe.collect_packages([str(tmp_path)])
+    assert [p["name"] for p in packages] == ["good"]
+    assert source["status"] == "ok"
+    assert "broken-1.0.dist-info" in source["detail"]
+    assert "noversion-1.0.dist-info" in source["detail"]
+
+
+def test_direct_url_credentials_are_stripped(tmp_path: Path) -> None:
+    secret = "ghp_PLANTEDSECRET123"
+    direct = {
+        "url": f"https://oauth2:{secret}@git.example.com/ml/feature-lib.git",
+        "vcs_info": {"vcs": "git", "commit_id": "0123abcd", "requested_revision": "v1"},
+    }
+    make_dist_info(tmp_path, "feature-lib", "0.3", extra={"direct_url.json": json.dumps(direct), "REQUESTED": ""})
+    packages, _, _ = probe.collect_packages([str(tmp_path)])
+    assert packages[0]["direct_url"] == {
+        "url": "https://git.example.com/ml/feature-lib.git",
+        "kind": "vcs",
+        "vcs": "git",
+        "commit_id": "0123abcd",
+        "requested_revision": "v1",
+    }
+    assert secret not in json.dumps(packages)
+
+
+@pytest.mark.parametrize(
+    ("direct", "expected"),
+    [
+        (
+            {"url": "file:///src/pkg", "dir_info": {"editable": True}},
+            {"url": "file:///src/pkg", "kind": "editable"},
+        ),
+        ({"url": "file:///src/pkg", "dir_info": {}}, {"url": "file:///src/pkg", "kind": "dir"}),
+        (
+            {"url": "file:///w/p.whl", "archive_info": {"hashes": {"sha256": "ab"}}},
+            {"url": "file:///w/p.whl", "kind": "archive", "archive_hash": "sha256=ab"},
+        ),
+    ],
+    ids=["editable", "dir", "archive"],
+)
+def test_parse_direct_url_kinds(direct: dict[str, object], expected: dict[str, str]) -> None:
+    assert probe.parse_direct_url(json.dumps(direct)) == expected
+
+
+def test_unreadable_direct_url_does_not_crash(tmp_path: Path) -> None:
+    make_dist_info(tmp_path, "odd", "1", extra={"direct_url.json": "{not json"})
+    packages, _, _ = probe.collect_packages([str(tmp_path)])
+    assert packages[0]["direct_url"] == {"kind": "unreadable"}
+
+
+def test_egg_info_is_read(tmp_path: Path) -> None:
+    egg = tmp_path / "legacy.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: Legacy\nVersion: 0.9\n")
+    packages, _, _ = probe.collect_packages([str(tmp_path)])
+    assert packages == [{"name": "legacy", "version": "0.9", "metadata_format": "egg-info", "requires": []}]
+
+
+def test_timezone_from_localtime_link(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    os.symlink("/usr/share/zoneinfo/Europe/Paris", tmp_path / "etc" / "localtime")
+    zi = tmp_path / "usr/share/zoneinfo"
+    zi.mkdir(parents=True)
+    (zi / "tzdata.zi").write_text("# version 2025b\n# This zic input file is in the public domain.\n")
+    assert probe.timezone_info(str(tmp_path), environ={}) == {
+        "timezone": "Europe/Paris",
+        "tzdata_version": "2025b",
+    }
+    assert (
+        probe.timezone_info(str(tmp_path), environ={"TZ": ":America/New_York"})["timezone"] == "America/New_York"
+    )
+
+
+# --- the probe in every interpreter -----------------------------------------------------------------------------
+
+
+def _interpreters() -> list[str]:
+    """This interpreter plus every other CPython 3.8+ that pyenv holds on this machine."""
+    found = {f"{sys.version_info[0]}.{sys.version_info[1]}": sys.executable}
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for candidate in sorted(root.glob("3.*/bin/python3")) if root.is_dir() else []:
+        parts = candidate.parent.parent.name.split(".")
+        if len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) >= 8:
+            found.setdefault(f"3.{parts[1]}", str(candidate))
+    return [found[k] for k in sorted(found, key=lambda v: int(v.split(".")[1]))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("python", _interpreters(), ids=lambda p: Path(p).parent.parent.name or p)
+def test_probe_runs_in_interpreter(python: str) -> None:
+    source = Path(probe.__file__).read_text()
+    proc = subprocess.run(
+        [python, "-I", "-"], input=source, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) >= {"os", "python", "packages", "native", "env", "sources"}
+    assert all(s["status"] == "ok" for s in data["sources"].values()), data["sources"]
+    version = subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert data["python"]["version"] == version
+    assert data["python"]["best_tag"].startswith("cp3")
+
+
+def test_probe_is_stdlib_only() -> None:
+    """The probe must import nothing outside the standard library (it runs where nothing is installed)."""
+    source = Path(probe.__file__).read_text()
+    imports = {
+        line.split()[1].split(".")[0]
+        for line in source.splitlines()
+        if line.startswith(("import ", "from ")) and not line.startswith("from __future__")
+    }
+    assert imports <= set(sys.stdlib_module_names) if hasattr(sys, "stdlib_module_names") else True
+    assert "envcheck" not in imports
+    assert shutil.which  # keep the import used for type checkers
