@@ -6,10 +6,9 @@ prints it and exits 2.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Tuple, Union
 
 import tomli_w
 
@@ -39,10 +38,14 @@ class LockfileError(Exception):
 
 def dumps(fp: Fingerprint) -> str:
     """The lockfile text for ``fp`` (its digest recomputed)."""
+    return _render(fp)[1]
+
+
+def _render(fp: Fingerprint) -> Tuple[Fingerprint, str]:
     fp = with_digest(fp)
     data: Dict[str, Any] = to_data(fp, compact_lists=True)
     ordered = {key: data[key] for key in ORDER if key in data}
-    return HEADER + tomli_w.dumps(ordered)
+    return fp, HEADER + tomli_w.dumps(ordered)
 
 
 def loads(text: str, *, name: str = "lockfile", verify: bool = True) -> Fingerprint:
@@ -95,11 +98,11 @@ def read(path: Union[str, Path], *, verify: bool = True) -> Fingerprint:
 def write(fp: Fingerprint, path: Union[str, Path]) -> Fingerprint:
     """Write ``fp`` atomically; returns it with its digest set."""
     path = Path(path)
-    text = dumps(fp)
+    fp, text = _render(fp)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as e:
         raise LockfileError(f"{path}: cannot write ({e.strerror})") from e
-    return dataclasses.replace(fp, meta=dataclasses.replace(fp.meta, digest=with_digest(fp).meta.digest))
+    return fp

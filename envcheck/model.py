@@ -308,13 +308,18 @@ def from_data(cls: type[T], data: Any, where: str = "") -> T:
     return typing.cast(T, _convert(cls, data, where or cls.__name__))
 
 
-_HINTS: Dict[type, Dict[str, Any]] = {}
+# Per dataclass: (field name, type, required) in field order. Computed once: get_type_hints is slow.
+_FIELDS: Dict[type, Tuple[Tuple[str, Any, bool], ...]] = {}
 
 
-def _hints(cls: type) -> Dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+def _fields(cls: type) -> Tuple[Tuple[str, Any, bool], ...]:
+    if cls not in _FIELDS:
+        hints = typing.get_type_hints(cls)
+        _FIELDS[cls] = tuple(
+            (f.name, hints[f.name], f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+            for f in dataclasses.fields(cls)
+        )
+    return _FIELDS[cls]
 
 
 def _convert(tp: Any, data: Any, where: str) -> Any:
@@ -326,17 +331,16 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(data, Mapping):
             raise FingerprintDataError(f"{where}: expected a table, got {type(data).__name__}")
-        hints = _hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise FingerprintDataError(f"{where}: unknown key {unknown[0]!r}")
+        fields = _fields(tp)
         kwargs = {}
-        for f in dataclasses.fields(tp):
-            if f.name in data:
-                kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise FingerprintDataError(f"{where}: missing key {f.name!r}")
+        for name, hint, required in fields:
+            if name in data:
+                kwargs[name] = _convert(hint, data[name], f"{where}.{name}")
+            elif required:
+                raise FingerprintDataError(f"{where}: missing key {name!r}")
+        if len(kwargs) != len(data):
+            unknown = sorted(set(data) - {name for name, _, _ in fields})
+            raise FingerprintDataError(f"{where}: unknown key {unknown[0]!r}")
         return tp(**kwargs)
     if origin is tuple:
         if not isinstance(data, (list, tuple)):

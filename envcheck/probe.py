@@ -434,16 +434,23 @@ def parse_direct_url(text: str) -> Dict[str, str]:
     return {k: v for k, v in out.items() if v}
 
 
+# Starts with a literal so that the regex engine can skip ahead with a fast substring search.
 _NATIVE_IN_RECORD = re.compile(
-    rb"^((?:[^,\n/]*/)*(?:lib(?:scipy_)?openblas|libmkl_|libgomp|libiomp5|libomp|libcudart|libcudnn|libnccl"
-    rb"|libcublas|libblis|libflexiblas|libcblas|libblas|liblapack|libcuda)[^,\n/]*),",
-    re.MULTILINE,
+    rb"lib(?:(?:scipy_)?openblas|mkl_|gomp|iomp5|omp|cudart|cudnn|nccl|cublas|blis|flexiblas|cblas|blas|lapack"
+    rb"|cuda)[^,\n/]*(?=,)"
 )
 
 
 def native_candidates(record: bytes) -> List[str]:
     """Paths in a RECORD that may be BLAS, OpenMP or CUDA libraries: one regex pass, not a parse of every line."""
-    return [m.group(1).decode("utf-8", "replace") for m in _NATIVE_IN_RECORD.finditer(record)]
+    out = []
+    for m in _NATIVE_IN_RECORD.finditer(record):
+        begin = m.start()
+        if begin and record[begin - 1 : begin] not in (b"/", b"\n"):
+            continue  # "lib" inside a longer file name
+        start = record.rfind(b"\n", 0, begin) + 1
+        out.append(record[start : m.end()].decode("utf-8", "replace"))
+    return out
 
 
 def read_distribution(meta_dir: str) -> Tuple[Dict[str, Any], List[str]]:

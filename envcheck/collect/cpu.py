@@ -10,8 +10,6 @@ import platform
 import posixpath
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
-import psutil
-
 from envcheck.collect.cgroup import Reader, read_cpu_quota, read_text
 from envcheck.collect.interface import Collected, Collector
 from envcheck.model import OK, UNAVAILABLE, CpuInfo, Source
@@ -168,6 +166,8 @@ def parse_status(text: str) -> Dict[str, str]:
 
 
 def _psutil_physical_cores() -> Optional[int]:
+    import psutil  # only when cpuinfo lacks core ids: keeps start-up light
+
     return psutil.cpu_count(logical=False)
 
 
