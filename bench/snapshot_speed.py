@@ -88,7 +88,9 @@ def main() -> int:
         cases: Dict[str, Callable[[], object]] = {
             "pip freeze": sh(str(python), "-m", "pip", "freeze"),
             "pip inspect": sh(str(python), "-m", "pip", "inspect"),
-            "envcheck snapshot": sh(sys.executable, "-m", "envcheck", "snapshot", "--python", str(python), "-o", lock),
+            "envcheck snapshot": sh(
+                sys.executable, "-m", "envcheck", "snapshot", "--python", str(python), "-o", lock
+            ),
             "sha256sum 256 MiB": sh("sha256sum", str(model)),
             "envcheck digest 256 MiB": sh(sys.executable, "-c", hash_code),
         }
