@@ -95,7 +95,7 @@ def main() -> int:
             "envcheck digest 256 MiB": sh(sys.executable, "-c", hash_code),
         }
         results: Dict[str, List[float]] = {name: [] for name in cases}
-        for name, fn in cases.items():  # warm the page cache and pip's own caches once
+        for fn in cases.values():  # warm the page cache and pip's own caches once
             fn()
         for _ in range(args.runs):
             for name, fn in cases.items():

@@ -91,7 +91,9 @@ def take(
 
     if target.in_process:
         site_dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
-        loaded = LoadedLibrariesCollector(site_dirs=site_dirs, owners=_owners(native.shipped)).collect()
+        loaded = LoadedLibrariesCollector(
+            site_dirs=site_dirs, owners=_owners(native.shipped), versions={p.name: p.version for p in packages}
+        ).collect()
         native = dataclasses.replace(native, loaded=loaded.value)
         if loaded.source.status != OK:
             sources["native"] = dataclasses.replace(

@@ -587,9 +587,9 @@ def classify_library(filename: str) -> Optional[Tuple[str, str]]:
 
 
 def library_version(filename: str, kind: str) -> str:
-    """A version the file name states: the full one the driver library carries (libcuda.so.580.159.04)."""
+    """A version the file name states beyond the bare soname major: libcuda.so.580.159.04, libcudnn.so.9.14.0."""
     m = _SONAME_VERSION.search(filename)
-    if m and kind == "cuda-driver" and m.group(1).count(".") >= 1:
+    if m and m.group(1).count(".") >= 1 and kind != "openmp":  # libgomp.so.1.0.0 is a libtool number, not GCC's
         return m.group(1)
     return ""
 

@@ -135,3 +135,19 @@ def test_digest_covers_everything_but_itself() -> None:
     assert compute_digest(dataclasses.replace(fp, meta=dataclasses.replace(fp.meta, digest="sha256:x"))) == base
     assert compute_digest(dataclasses.replace(fp, packages=fp.packages[:1])) != base
     assert compute_digest(dataclasses.replace(fp, cpu=dataclasses.replace(fp.cpu, flags=("sse2",)))) != base
+
+
+def test_real_h200_lockfile_reads_verifies_and_round_trips(tmp_path: Path) -> None:
+    """A lockfile envcheck wrote on the real H200 machine (NVML source, 198 distributions)."""
+    from tests.conftest import H200
+
+    real = H200 / "envcheck.lock"
+    fp = lockfile.read(real)
+    assert fp.gpu.devices[0].name == "NVIDIA H200"
+    assert fp.gpu.devices[0].compute_capability == "9.0"
+    assert fp.gpu.driver_version.startswith("580.")
+    assert fp.source("gpu").detail == "NVML"
+    assert len(fp.packages) == 198
+    out = tmp_path / "again.lock"
+    lockfile.write(fp, out)
+    assert out.read_bytes() == real.read_bytes()

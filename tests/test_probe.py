@@ -204,6 +204,8 @@ def test_classify_library(name: str, expected: object) -> None:
 def test_driver_library_version_from_file_name() -> None:
     assert probe.library_version("libcuda.so.580.159.04", "cuda-driver") == "580.159.04"
     assert probe.library_version("libcudart.so.13", "cudart") == ""
+    assert probe.library_version("libcudnn.so.9.14.0", "cudnn") == "9.14.0"  # the system cuDNN beside the wheel's
+    assert probe.library_version("libgomp.so.1.0.0", "openmp") == ""
 
 
 # --- distributions: edge cases ----------------------------------------------------------------------------------

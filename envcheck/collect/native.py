@@ -46,11 +46,13 @@ def loaded_libraries(
     site_dirs: Sequence[str] = (),
     owners: Optional[dict[str, str]] = None,
     file_root: str = "",
+    versions: Optional[dict[str, str]] = None,
 ) -> Tuple[NativeLib, ...]:
     """Classify mapped files; versions from the file name or, for OpenBLAS, from the file's own text.
 
-    ``owners`` maps a site-relative path to the distribution that ships it; ``file_root`` prefixes paths when the
-    process's files are seen through another root (``/proc/PID/root``).
+    ``owners`` maps a site-relative path to the distribution that ships it and ``versions`` a distribution to its
+    version (an nvidia-* wheel's version is its library's); ``file_root`` prefixes paths when the process's files
+    are seen through another root (``/proc/PID/root``).
     """
     libs = []
     for path in paths:
@@ -64,6 +66,8 @@ def loaded_libraries(
         if vendor == "openblas":
             version = openblas_version(file_root + path)
         package = (owners or {}).get(rel, "") if in_site else ""
+        if not version and vendor == "nvidia" and package.startswith("nvidia-"):
+            version = (versions or {}).get(package, "")
         libs.append(NativeLib(kind=kind, vendor=vendor, path=rel, package=package, version=version))
     return tuple(libs)
 
@@ -97,11 +101,13 @@ class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
         proc_root: str = "/proc",
         site_dirs: Sequence[str] = (),
         owners: Optional[dict[str, str]] = None,
+        versions: Optional[dict[str, str]] = None,
     ) -> None:
         self.pid = pid
         self.proc_root = proc_root
         self.site_dirs = site_dirs
         self.owners = owners
+        self.versions = versions
 
     def collect(self) -> Collected[Tuple[NativeLib, ...]]:
         maps = Path(self.proc_root, self.pid, "maps")
@@ -111,7 +117,7 @@ class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
             return Collected((), Source(NOT_INSPECTED, f"{maps} does not exist (not Linux, or no such process)"))
         except OSError as e:
             return Collected((), Source(UNAVAILABLE, f"cannot read {maps}: {e.strerror}"))
-        libs = loaded_libraries(parse_maps(text), self.site_dirs, self.owners)
+        libs = loaded_libraries(parse_maps(text), self.site_dirs, self.owners, versions=self.versions)
         if self.pid == "self":
             libs = tuple(_with_corename(lib, self.site_dirs) for lib in libs)
         return Collected(libs, Source(OK, str(maps)))

@@ -1,0 +1,82 @@
+"""Loaded native libraries: parsed from /proc/PID/maps, checked against a real H200 torch process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from envcheck.collect.native import LoadedLibrariesCollector, loaded_libraries, parse_maps
+from tests.conftest import H200
+
+SITE = "/opt/torch/.venv/lib/python3.12/site-packages"
+
+MAPS = """\
+55d0c0a00000-55d0c0a2b000 r--p 00000000 fd:01 1311 /usr/bin/python3.12
+7f1c2a000000-7f1c2a200000 r-xp 00000000 fd:01 99 /opt/v/site-packages/numpy.libs/libscipy_openblas64_-61654e39.so
+7f1c2a200000-7f1c2a300000 r--p 00200000 fd:01 99 /opt/v/site-packages/numpy.libs/libscipy_openblas64_-61654e39.so
+7f1c2b000000-7f1c2b100000 r-xp 00000000 fd:01 12 /usr/lib/x86_64-linux-gnu/libcuda.so.580.159.04
+7f1c2c000000-7f1c2c100000 r-xp 00000000 fd:01 13 /opt/v/site-packages/torch/lib/libgomp.so.1 (deleted)
+7f1c2d000000-7f1c2d021000 rw-p 00000000 00:00 0 [heap]
+7f1c2e000000-7f1c2e001000 r--p 00000000 00:00 0
+"""
+
+
+def test_parse_maps_keeps_shared_objects_once_in_order() -> None:
+    assert parse_maps(MAPS) == [
+        "/opt/v/site-packages/numpy.libs/libscipy_openblas64_-61654e39.so",
+        "/usr/lib/x86_64-linux-gnu/libcuda.so.580.159.04",
+        "/opt/v/site-packages/torch/lib/libgomp.so.1",
+    ]
+
+
+def test_real_torch_process_libraries() -> None:
+    """The 234 libraries a real H200 process mapped after numpy, scipy, scikit-learn and a CUDA matmul."""
+    mapped = json.loads((H200 / "torch-process.json").read_text())["mapped_libraries"]
+    owners = {
+        "nvidia/cudnn/lib/libcudnn.so.9": "nvidia-cudnn-cu13",
+        "nvidia/nccl/lib/libnccl.so.2": "nvidia-nccl-cu13",
+    }
+    versions = {"nvidia-cudnn-cu13": "9.19.0.56", "nvidia-nccl-cu13": "2.28.9"}
+    libs = loaded_libraries(mapped, [SITE], owners, versions=versions)
+    kinds = sorted({lib.kind for lib in libs})
+    assert kinds == ["blas", "cublas", "cuda-driver", "cudart", "cudnn", "nccl", "openmp"]
+    blas = [lib.path for lib in libs if lib.kind == "blas"]
+    assert len(blas) == 2
+    assert {p.split("/")[0] for p in blas} == {"numpy.libs", "scipy.libs"}  # two OpenBLAS builds in one process
+    assert len([lib for lib in libs if lib.kind == "openmp"]) == 2  # and two libgomp copies
+    driver = next(lib for lib in libs if lib.kind == "cuda-driver")
+    assert driver.version == "580.159.04"
+    assert driver.path.startswith("/")  # a system library stays absolute
+    cudnn = next(lib for lib in libs if lib.kind == "cudnn")
+    assert (cudnn.path, cudnn.package, cudnn.version) == (
+        "nvidia/cudnn/lib/libcudnn.so.9",
+        "nvidia-cudnn-cu13",
+        "9.19.0.56",
+    )
+
+
+def test_collector_reads_a_pid_under_a_fake_proc(tmp_path: Path) -> None:
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "maps").write_text(MAPS)
+    got = LoadedLibrariesCollector(
+        pid="4242", proc_root=str(tmp_path), site_dirs=["/opt/v/site-packages"]
+    ).collect()
+    assert got.source.status == "ok"
+    assert [lib.kind for lib in got.value] == ["blas", "cuda-driver", "openmp"]
+    assert got.value[0].path == "numpy.libs/libscipy_openblas64_-61654e39.so"
+
+
+def test_collector_reports_gone_and_unreadable(tmp_path: Path) -> None:
+    gone = LoadedLibrariesCollector(pid="999999", proc_root=str(tmp_path)).collect()
+    assert gone.value == ()
+    assert gone.source.status == "not inspected"
+    (tmp_path / "7" / "maps").mkdir(parents=True)  # a directory where the file should be: read fails
+    broken = LoadedLibrariesCollector(pid="7", proc_root=str(tmp_path)).collect()
+    assert broken.source.status == "unavailable"
+    assert "cannot read" in broken.source.detail
+
+
+def test_live_process_maps_are_read() -> None:
+    got = LoadedLibrariesCollector().collect()
+    assert got.source.status == "ok"
+    assert got.source.detail == "/proc/self/maps"
