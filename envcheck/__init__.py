@@ -4,10 +4,26 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from envcheck.api import snapshot
+from envcheck.api import check, diff, snapshot
 from envcheck.collect.models import ModelPathError
+from envcheck.findings import Finding, Report, Severity
 from envcheck.lockfile import LockfileError
 from envcheck.model import Fingerprint
+from envcheck.policy import Policy, PolicyError
 from envcheck.targets.interface import TargetError
 
-__all__ = ["Fingerprint", "LockfileError", "ModelPathError", "TargetError", "__version__", "snapshot"]
+__all__ = [
+    "Finding",
+    "Fingerprint",
+    "LockfileError",
+    "ModelPathError",
+    "Policy",
+    "PolicyError",
+    "Report",
+    "Severity",
+    "TargetError",
+    "__version__",
+    "check",
+    "diff",
+    "snapshot",
+]

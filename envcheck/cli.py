@@ -3,17 +3,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
-from typing import Any, NoReturn, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, NoReturn, Optional, Sequence
 
 import click
 
-from envcheck import __version__, capture, lockfile
+from envcheck import __version__, api, capture, lockfile
 from envcheck.collect.models import ModelPathError
+from envcheck.findings import Report
 from envcheck.model import to_data
-from envcheck.show import render_text, summary
+from envcheck.policy import FAIL_ON, Policy, PolicyError, load_policy
+from envcheck.report import FORMATS, reporter_for
+from envcheck.rules.rulebook import BY_ID
+from envcheck.show import render_rules, render_text, summary
 from envcheck.targets import LocalTarget, PythonTarget, Target, TargetError
+
+#: Errors that mean envcheck could not do its job: one line, exit 2.
+TOOL_ERRORS = (TargetError, ModelPathError, lockfile.LockfileError, PolicyError)
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -46,7 +56,7 @@ def snapshot(output: str, models: Sequence[str], env: Sequence[str], python: Opt
     try:
         fp = capture.take(_target(python), models=models, extra_env=env)
         fp = lockfile.write(fp, output)
-    except (TargetError, ModelPathError, lockfile.LockfileError) as e:
+    except TOOL_ERRORS as e:
         fail(str(e))
     click.echo(f"wrote {output} ({fp.meta.digest[:19]})")
     for line in summary(fp):
@@ -68,6 +78,141 @@ def show(lock: str, fmt: str, ignore_digest: bool) -> None:
         click.echo(json.dumps(data, indent=2, sort_keys=False))
     else:
         click.echo(render_text(fp), nl=False)
+
+
+def _default_format() -> str:
+    """Inside GitHub Actions annotations are what people read; elsewhere text."""
+    return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+
+
+def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by check and diff."""
+    options = [
+        click.option(
+            "--policy",
+            "policy_path",
+            metavar="PATH",
+            help="Policy file (default: envcheck.toml or pyproject.toml [tool.envcheck] beside the lockfile).",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS),
+            default=None,
+            help="Report format [default: text; github inside GitHub Actions].",
+        ),
+        click.option("-o", "--output", metavar="PATH", help="Write the report here instead of stdout."),
+        click.option(
+            "--fail-on",
+            type=click.Choice(FAIL_ON),
+            default=None,
+            help="Exit 1 when a finding reaches this severity [default: the policy's, else high].",
+        ),
+        click.option("--show-extra", is_flag=True, help="Also report packages the lockfile does not have."),
+        click.option("--ignore-digest", is_flag=True, help="Read lockfiles edited since they were written."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _load_policy(policy_path: Optional[str], show_extra: bool) -> Optional[Policy]:
+    if policy_path is None and not show_extra:
+        return None  # found beside the lockfile by the API
+    pol = load_policy(policy_path, BY_ID) if policy_path else None
+    if show_extra:
+        pol = dataclasses.replace(pol or Policy(), show_extra=True)
+    return pol
+
+
+def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
+    fmt = fmt or _default_format()
+    color = fmt == "text" and output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    text = reporter_for(fmt, color=color).render(report) + "\n"
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as e:
+            fail(f"{output}: cannot write the report ({e.strerror})")
+    else:
+        click.echo(text, nl=False)
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if fmt == "github" and summary_path:
+        try:
+            with open(summary_path, "a", encoding="utf-8") as f:
+                f.write(reporter_for("markdown").render(report) + "\n")
+        except OSError as e:
+            click.echo(f"envcheck: warning: cannot append to $GITHUB_STEP_SUMMARY ({e.strerror})", err=True)
+
+
+@cli.command()
+@click.argument("lock", type=click.Path(dir_okay=True))
+@click.option("--python", metavar="PATH", help="Check another interpreter instead of this one.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="PATH",
+    help="Model files to hash instead of the recorded ones (repeat).",
+)
+@report_options
+def check(
+    lock: str,
+    python: Optional[str],
+    models: Sequence[str],
+    policy_path: Optional[str],
+    fmt: Optional[str],
+    output: Optional[str],
+    fail_on: Optional[str],
+    show_extra: bool,
+    ignore_digest: bool,
+) -> None:
+    """Compare LOCK with this environment (or --python): exit 1 on drift at or above --fail-on."""
+    try:
+        report = api.check(
+            lock,
+            target=_target(python),
+            policy=_load_policy(policy_path, show_extra),
+            fail_on=fail_on,
+            models=models or None,
+            ignore_digest=ignore_digest,
+        )
+    except TOOL_ERRORS as e:
+        fail(str(e))
+    _emit(report, fmt, output)
+    sys.exit(report.return_code)
+
+
+@cli.command()
+@click.argument("old", type=click.Path(dir_okay=True))
+@click.argument("new", type=click.Path(dir_okay=True))
+@report_options
+def diff(
+    old: str,
+    new: str,
+    policy_path: Optional[str],
+    fmt: Optional[str],
+    output: Optional[str],
+    fail_on: Optional[str],
+    show_extra: bool,
+    ignore_digest: bool,
+) -> None:
+    """Compare two lockfiles: what changed from OLD (verified) to NEW."""
+    try:
+        report = api.diff(
+            old, new, policy=_load_policy(policy_path, show_extra), fail_on=fail_on, ignore_digest=ignore_digest
+        )
+    except TOOL_ERRORS as e:
+        fail(str(e))
+    _emit(report, fmt, output)
+    sys.exit(report.return_code)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
+def rules(fmt: str) -> None:
+    """List the rulebook: every rule, its risks, probability, impact and severity."""
+    click.echo(render_rules(fmt), nl=False)
 
 
 def main(argv: Optional[Sequence[str]] = None, prog_name: Optional[str] = None) -> None:

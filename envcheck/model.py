@@ -113,7 +113,8 @@ class Package:
     """A REQUESTED file is present: the user asked for it directly."""
     direct_url: Optional[DirectUrl] = None
     record_digest: str = ""
-    """``sha256:`` of the RECORD file, or empty when there is none (egg-info, some system packages)."""
+    """``sha256:`` of the RECORD file normalised to what the wheel decides (``probe.record_digest``): the same
+    wheel installed anywhere, by any installer, gives the same digest. Empty when there is no RECORD."""
     requires: Tuple[str, ...] = ()
     """Requires-Dist, verbatim."""
     shadowed: Tuple[str, ...] = ()

@@ -453,6 +453,29 @@ def native_candidates(record: bytes) -> List[str]:
     return out
 
 
+_INSTALLER_FILES = (
+    b".dist-info/INSTALLER,",
+    b".dist-info/REQUESTED,",
+    b".dist-info/direct_url.json,",
+    b".dist-info/RECORD,",
+)
+
+
+def record_digest(record: bytes) -> str:
+    """SHA-256 of a RECORD, normalised to what the wheel decides: sorted, without the lines installers write
+    differently (scripts outside site-packages carry the venv's path in their shebang, bytecode depends on the
+    Python, INSTALLER/REQUESTED/direct_url.json/RECORD on the installer). Same wheel, same digest."""
+    kept = sorted(
+        line.rstrip(b"\r")
+        for line in record.split(b"\n")
+        if line
+        and not line.startswith(b"../")
+        and b".pyc," not in line
+        and not (b".dist-info/" in line and any(mark in line for mark in _INSTALLER_FILES))
+    )
+    return "sha256:" + hashlib.sha256(b"\n".join(kept)).hexdigest()
+
+
 def read_distribution(meta_dir: str) -> Tuple[Dict[str, Any], List[str]]:
     """One installed distribution from its .dist-info or .egg-info folder; also the files its RECORD lists.
 
@@ -494,7 +517,7 @@ def read_distribution(meta_dir: str) -> Tuple[Dict[str, Any], List[str]]:
                 dist["direct_url"] = {"kind": "unreadable"}
         if "RECORD" in meta_dir_files:
             record = meta_dir_files["RECORD"]
-            dist["record_digest"] = "sha256:" + hashlib.sha256(record).hexdigest()
+            dist["record_digest"] = record_digest(record)
             files = native_candidates(record)
     dist["requires"] = headers.get("requires-dist", [])
     return dist, files

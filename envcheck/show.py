@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import List
 
+from envcheck.findings import Severity
 from envcheck.model import OK, SECTIONS, Fingerprint
+from envcheck.rules.rulebook import RULES
 
 
 def _gib(n: int) -> str:
@@ -95,3 +97,19 @@ def render_text(fp: Fingerprint) -> str:
         note = f"  ({'; '.join(notes)})" if notes else ""
         out.append(f"  {pkg.name}=={pkg.version}{note}")
     return "\n".join(out) + "\n"
+
+
+def render_rules(fmt: str = "text") -> str:
+    """The rulebook as a table (``envcheck rules``); ``markdown`` is what the README holds."""
+    rows = []
+    for rule in RULES:
+        severity = Severity.from_score(rule.probability * rule.impact).label
+        risks = "+".join(rule.risks)
+        rows.append((rule.id, rule.component, risks, str(rule.probability), str(rule.impact), severity))
+    header = ("rule", "component", "risks", "P", "I", "severity")
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        lines += ["| `" + row[0] + "` | " + " | ".join(row[1:]) + " |" for row in rows]
+        return "\n".join(lines) + "\n"
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n" for row in [header, *rows])

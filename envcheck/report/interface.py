@@ -1,0 +1,76 @@
+"""What every reporter looks like, and the views of a report that several formats share.
+
+A reporter turns a :class:`~envcheck.findings.Report` into text and returns it: it never prints, opens files or
+looks at the terminal. The CLI decides where the text goes (and whether the terminal wants colour). Rendered text
+carries no trailing newline; the caller adds one when it writes a line-oriented stream.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Dict, List, Tuple
+
+from envcheck.findings import Finding, Report, Severity
+
+SEVERITIES_DOWN: Tuple[Severity, ...] = tuple(sorted(Severity, reverse=True))
+"""Critical first: the order every report groups in."""
+
+
+class ReportError(Exception):
+    """Base error of reporters; raised for misuse (an unknown format), never for a report's content."""
+
+
+class UnknownFormatError(ReportError, ValueError):
+    """The requested output format does not exist."""
+
+
+class Reporter(ABC):
+    """Renders a report in one format."""
+
+    name: ClassVar[str]
+    """The ``--format`` value that selects this reporter."""
+
+    @abstractmethod
+    def render(self, report: Report) -> str:
+        """Return the whole rendering of ``report``, without a trailing newline."""
+
+
+def ordered(report: Report) -> List[Finding]:
+    """The report's findings, most severe first (``Finding.sort_key``)."""
+    return sorted(report.findings, key=Finding.sort_key)
+
+
+def by_severity(report: Report) -> Dict[Severity, List[Finding]]:
+    """Findings grouped by severity, critical first; severities without findings are left out."""
+    groups: Dict[Severity, List[Finding]] = {}
+    for finding in ordered(report):
+        groups.setdefault(finding.severity, []).append(finding)
+    return {s: groups[s] for s in SEVERITIES_DOWN if s in groups}
+
+
+def risk_matrix(report: Report) -> List[Tuple[int, List[int]]]:
+    """Counts on the 5x5 matrix: rows of ``(probability, counts by impact 1..5)``, probability 5 first."""
+    cells = {(p, i): 0 for p in range(1, 6) for i in range(1, 6)}
+    for finding in report.findings:
+        cells[finding.probability, finding.impact] += 1
+    return [(p, [cells[p, i] for i in range(1, 6)]) for p in range(5, 0, -1)]
+
+
+def is_failing(report: Report, finding: Finding) -> bool:
+    """Whether ``finding`` reaches the report's threshold (never, when the threshold is None)."""
+    return report.fail_on is not None and finding.severity >= report.fail_on
+
+
+def threshold_label(report: Report) -> str:
+    """The threshold as ``--fail-on`` spells it: a severity label, or ``never``."""
+    return "never" if report.fail_on is None else report.fail_on.label
+
+
+def names(report: Report) -> Tuple[str, str]:
+    """``(expected, actual)`` names, with readable stand-ins when the report leaves them empty."""
+    return (report.expected_name or "the lockfile", report.actual_name or "the candidate")
+
+
+def plural(n: int, word: str) -> str:
+    """``1 finding``, ``2 findings``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

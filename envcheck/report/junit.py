@@ -1,0 +1,83 @@
+"""The JUnit XML report, for the test-report views of GitLab, Jenkins and GitHub.
+
+One ``<testsuite name="envcheck">`` inside ``<testsuites>``. Every finding is a testcase (``classname`` the
+component, ``name`` "id: subject"): a ``<failure type="severity">`` when it reaches the threshold, a passing case
+whose ``<system-out>`` explains it otherwise. Components with no finding pass as "component: no drift"; components
+that could not be compared are ``<skipped>``. Characters XML 1.0 cannot hold are written as ``\\xNN``.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from typing import Dict, List
+
+from envcheck.findings import COMPONENTS, Finding, Report
+from envcheck.report.interface import Reporter, is_failing, ordered
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+SUITE = "envcheck"
+
+
+def _x(text: str) -> str:
+    """Make ``text`` legal in XML 1.0; ElementTree escapes ``<``, ``&`` and quotes itself."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _details(finding: Finding) -> str:
+    return "\n".join(
+        [
+            f"expected: {finding.expected or '(none)'}",
+            f"actual: {finding.actual or '(none)'}",
+            f"risks: {', '.join(finding.risks)}",
+            f"score: {finding.score} (probability {finding.probability} x impact {finding.impact}, "
+            f"{finding.severity.label})",
+            f"remedy: {finding.remedy}",
+        ]
+    )
+
+
+class JunitReporter(Reporter):
+    """Renders the report as JUnit XML."""
+
+    name = "junit"
+
+    def render(self, report: Report) -> str:
+        """Return the XML document, with its declaration."""
+        cases: List[ET.Element] = []
+        failures = 0
+        for finding in ordered(report):
+            case = _case(finding.component, f"{finding.id}: {finding.subject}")
+            if is_failing(report, finding):
+                failures += 1
+                failure = ET.SubElement(
+                    case, "failure", {"type": finding.severity.label, "message": _x(finding.message)}
+                )
+                failure.text = _x(_details(finding))
+            else:
+                out = ET.SubElement(case, "system-out")
+                out.text = _x(f"{finding.message}\nfix: {finding.remedy}")
+            cases.append(case)
+        with_findings = {f.component for f in report.findings}
+        for component in COMPONENTS:
+            if component not in with_findings and component not in report.skipped:
+                cases.append(_case(component, f"{component}: no drift"))
+        for component, why in report.skipped.items():
+            case = _case(component, f"{component}: not compared")
+            ET.SubElement(case, "skipped", {"message": _x(why)})
+            cases.append(case)
+
+        counts = _counts(len(cases), failures, len(report.skipped))
+        root = ET.Element("testsuites", {"name": SUITE, **counts})
+        suite = ET.SubElement(root, "testsuite", {"name": SUITE, **counts})
+        suite.extend(cases)
+        ET.indent(root)
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+def _case(classname: str, name: str) -> ET.Element:
+    return ET.Element("testcase", {"classname": _x(classname), "name": _x(name), "time": "0"})
+
+
+def _counts(tests: int, failures: int, skipped: int) -> Dict[str, str]:
+    return {"tests": str(tests), "failures": str(failures), "errors": "0", "skipped": str(skipped), "time": "0"}

@@ -1,0 +1,136 @@
+"""The text report: a table for people at a terminal, grouped by severity, with the risk-matrix summary.
+
+No findings renders as exactly one "no drift" line, so a clean run stays quiet. Colour (ANSI) only when asked:
+the CLI asks when the stream is a terminal. Control characters in the data are shown escaped, so a hostile
+package name cannot move the cursor or recolour the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import List, Sequence
+
+from envcheck.findings import Finding, Report, Severity
+from envcheck.report.interface import (
+    SEVERITIES_DOWN,
+    Reporter,
+    by_severity,
+    names,
+    ordered,
+    plural,
+    risk_matrix,
+    threshold_label,
+)
+
+_RESET = "\x1b[0m"
+_COLOURS = {
+    Severity.CRITICAL: "\x1b[1;31m",
+    Severity.HIGH: "\x1b[31m",
+    Severity.MEDIUM: "\x1b[33m",
+    Severity.LOW: "\x1b[36m",
+}
+_BOLD = "\x1b[1m"
+_GREEN = "\x1b[32m"
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_HEADER = ("severity", "component", "subject", "risks", "score")
+
+
+def _clean(text: str) -> str:
+    """Escape terminal control characters other than newline."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class TextReporter(Reporter):
+    """Renders a plain-text table; ``color=True`` adds ANSI colours."""
+
+    name = "text"
+
+    def __init__(self, color: bool = False) -> None:
+        self.color = color
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"{code}{text}{_RESET}" if self.color else text
+
+    def render(self, report: Report) -> str:
+        """Return the table, or a single "no drift" line when there are no findings."""
+        expected, actual = names(report)
+        if not report.findings:
+            line = f"no drift: {_clean(actual)} matches {_clean(expected)}"
+            if report.skipped:
+                line += f" ({self._skipped(report, sep='; ')})"
+            return line.replace("\n", " ")
+        lines = [
+            self._paint(f"envcheck: {_clean(actual)} compared with {_clean(expected)}", _BOLD),
+            "",
+            *self._table(report),
+        ]
+        if report.skipped:
+            lines += ["", self._skipped(report, sep="\n  ")]
+        lines += ["", *self._matrix(report), "", self._counts(report), self._threshold(report)]
+        return "\n".join(lines)
+
+    def _table(self, report: Report) -> List[str]:
+        rows = [self._cells(f) for f in ordered(report)]
+        widths = [max(len(r[i]) for r in [_HEADER, *rows]) for i in range(len(_HEADER))]
+        out = ["  " + _row(_HEADER, widths)]
+        for severity, findings in by_severity(report).items():
+            heading = f"{severity.label.upper()} ({plural(len(findings), 'finding')})"
+            out += ["", self._paint(heading, _COLOURS[severity])]
+            for finding in findings:
+                cells = self._cells(finding)
+                # Pad outside the colour codes, so a coloured terminal shows no tinted blanks.
+                label = self._paint(cells[0], _COLOURS[severity]) + " " * (widths[0] - len(cells[0]))
+                out.append(f"  {label}  {_row(cells[1:], widths[1:])}")
+                out += _indented(finding.message, "      ")
+                out += _indented(f"fix: {finding.remedy}", "      ")
+        return out
+
+    @staticmethod
+    def _cells(finding: Finding) -> Sequence[str]:
+        return (
+            finding.severity.label,
+            _clean(finding.component),
+            _clean(finding.subject),
+            ", ".join(finding.risks),
+            f"{finding.score} = {finding.probability}x{finding.impact}",
+        )
+
+    def _skipped(self, report: Report, sep: str) -> str:
+        parts = [f"{_clean(c)} — {_clean(why)}" for c, why in report.skipped.items()]
+        return "not compared: " + sep.join(parts)
+
+    def _matrix(self, report: Report) -> List[str]:
+        out = ["risk matrix (rows: probability, columns: impact)"]
+        out.append("      " + "".join(f"{i:>4}" for i in range(1, 6)))
+        for probability, counts in risk_matrix(report):
+            cells = []
+            for impact, n in enumerate(counts, start=1):
+                text = f"{n if n else '.':>4}"
+                colour = _COLOURS[Severity.from_score(probability * impact)]
+                cells.append(self._paint(text, colour) if n else text)
+            out.append(f"{probability:>6}" + "".join(cells))
+        return out
+
+    def _counts(self, report: Report) -> str:
+        counts = report.counts()
+        parts = [self._paint(f"{s.label} {counts[s.label]}", _COLOURS[s]) for s in SEVERITIES_DOWN]
+        return ", ".join(parts) + f" (total {len(report.findings)})"
+
+    def _threshold(self, report: Report) -> str:
+        threshold = threshold_label(report)
+        if report.fail_on is None:
+            return "fail on never: nothing fails"
+        failing = len(report.failing())
+        if failing:
+            verb = "fails" if failing == 1 else "fail"
+            text = f"fail on {threshold}: {plural(failing, 'finding')} at or above {threshold} {verb}"
+            return self._paint(text, _COLOURS[Severity.CRITICAL])
+        return self._paint(f"fail on {threshold}: no finding at or above {threshold}", _GREEN)
+
+
+def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+
+def _indented(text: str, prefix: str) -> List[str]:
+    return [prefix + line for line in _clean(text).split("\n")]

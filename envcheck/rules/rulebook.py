@@ -1,0 +1,578 @@
+"""The default rulebook: every rule envcheck applies, as data, in one place.
+
+Each rule says which risk a change carries (availability: the model fails to import, load or run; prediction: it
+runs and returns different numbers), how likely it is to hurt (probability 1-5) and how badly (impact 1-5), why it
+matters and how to fix it. The README's rulebook table is generated from this list (``envcheck rules``).
+Message and remedy are ``str.format`` templates over ``subject``, ``expected``, ``actual`` and rule-specific
+fields the comparison supplies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+from envcheck.findings import AVAILABILITY, PREDICTION
+
+A = (AVAILABILITY,)
+P = (PREDICTION,)
+AP = (AVAILABILITY, PREDICTION)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    component: str
+    risks: Tuple[str, ...]
+    probability: int
+    impact: int
+    message: str
+    """Template: what changed and why it matters."""
+    remedy: str
+    """Template: what to do."""
+
+
+_PIN = "pip install '{subject}=={expected}'"
+_REBUILD = "rebuild the serving image from the training environment's lockfile (`envcheck show LOCK`)"
+
+RULES: Tuple[Rule, ...] = (
+    # --- python ---
+    Rule(
+        "python.implementation",
+        "python",
+        A,
+        5,
+        5,
+        "Python implementation: then {expected}, now {actual} — C extensions and pickles of one do not load "
+        "in the other",
+        "serve with {expected}, as the model was verified",
+    ),
+    Rule(
+        "python.version.minor",
+        "python",
+        A,
+        4,
+        4,
+        "Python: then {expected}, now {actual} — compiled extensions are built per minor version and pickled "
+        "models may not load across it",
+        "serve with Python {expected_minor} (e.g. a python:{expected_minor} base "
+        "image) or re-verify the model on {actual_minor}",
+    ),
+    Rule(
+        "python.version.patch",
+        "python",
+        P,
+        1,
+        2,
+        "Python patch release: then {expected}, now {actual} — rarely matters; bug fixes can change edge cases",
+        "pin the interpreter to {expected} if you need bit-identical behaviour",
+    ),
+    Rule(
+        "python.free_threaded",
+        "python",
+        A,
+        4,
+        4,
+        "Python build: then {expected}, now {actual} — extensions built for one ABI do not import in the other "
+        "(cp3XYt wheels)",
+        "use the same Python build ({expected}) for serving",
+    ),
+    # --- os ---
+    Rule(
+        "os.architecture",
+        "os",
+        AP,
+        5,
+        5,
+        "CPU architecture: then {expected}, now {actual} — native wheels do not load, and floating-point "
+        "kernels differ",
+        "serve on {expected}, or rebuild and re-verify the model on {actual}",
+    ),
+    Rule(
+        "os.libc.family",
+        "os",
+        A,
+        5,
+        5,
+        "C library: then {expected}, now {actual} — manylinux and musllinux wheels are not interchangeable",
+        "use a {expected}-based image for serving",
+    ),
+    Rule(
+        "os.libc.too_old",
+        "os",
+        A,
+        5,
+        4,
+        "{subject}: its wheel needs glibc {needed}, the system has {actual} — it will fail to load",
+        "use a base image with glibc >= {needed}, or install a {subject} wheel built for manylinux_2_{older}",
+    ),
+    Rule(
+        "os.libc.version",
+        "os",
+        P,
+        1,
+        2,
+        "glibc: then {expected}, now {actual} — math library results (libm) can differ in the last bits",
+        "use a base image with glibc {expected} for bit-identical results",
+    ),
+    Rule(
+        "os.distribution",
+        "os",
+        P,
+        1,
+        2,
+        "distribution: then {expected}, now {actual} — system libraries differ",
+        _REBUILD,
+    ),
+    Rule(
+        "os.kernel",
+        "os",
+        P,
+        1,
+        1,
+        "kernel: then {expected}, now {actual} — seldom matters to a model",
+        "nothing needed unless GPU drivers or containers misbehave",
+    ),
+    # --- packages ---
+    Rule(
+        "package.missing",
+        "packages",
+        A,
+        4,
+        4,
+        "{subject}: then {expected}, now not installed — importing it fails",
+        _PIN,
+    ),
+    Rule(
+        "package.missing.critical",
+        "packages",
+        A,
+        4,
+        5,
+        "{subject}: then {expected}, now not installed — the policy marks it model-critical: the model cannot "
+        "load",
+        _PIN,
+    ),
+    Rule(
+        "package.version.major",
+        "packages",
+        AP,
+        4,
+        3,
+        "{subject}: then {expected}, now {actual} ({direction}, major) — APIs and serialised formats break "
+        "across major versions",
+        _PIN,
+    ),
+    Rule(
+        "package.version.minor.numeric",
+        "packages",
+        P,
+        3,
+        3,
+        "{subject}: then {expected}, now {actual} ({direction}, minor) — a numeric/ML library: kernels, "
+        "defaults and tokenisation change in minor releases",
+        _PIN,
+    ),
+    Rule(
+        "package.version.minor",
+        "packages",
+        AP,
+        2,
+        2,
+        "{subject}: then {expected}, now {actual} ({direction}, minor) — usually compatible",
+        _PIN,
+    ),
+    Rule(
+        "package.version.patch",
+        "packages",
+        P,
+        1,
+        2,
+        "{subject}: then {expected}, now {actual} ({direction}, patch) — bug fixes only, as a rule",
+        _PIN,
+    ),
+    Rule(
+        "package.version.opaque",
+        "packages",
+        AP,
+        3,
+        2,
+        "{subject}: then {expected}, now {actual} — not PEP 440 versions, compared verbatim: the order of the "
+        "change is unknown",
+        _PIN,
+    ),
+    Rule(
+        "package.build",
+        "packages",
+        P,
+        3,
+        3,
+        "{subject}: same version, other build: then {expected}, now {actual} — different compiler flags or "
+        "bundled native libraries",
+        "reinstall the build the model was verified with: {fix}",
+    ),
+    Rule(
+        "package.build.gpu_dropped",
+        "packages",
+        AP,
+        3,
+        3,
+        "{subject}: then {expected}, now {actual} — the GPU build was replaced by a CPU one: the model fails on "
+        "`.cuda()` or silently runs on the CPU",
+        "reinstall the GPU build: {fix}",
+    ),
+    Rule(
+        "package.source",
+        "packages",
+        P,
+        2,
+        3,
+        "{subject}: installed from another source: then {expected}, now {actual} — same version number, "
+        "possibly other code",
+        "reinstall from {expected}",
+    ),
+    Rule(
+        "package.extra",
+        "packages",
+        P,
+        1,
+        1,
+        "{subject}: not in the lockfile, now {actual} — an extra package can shadow or patch others",
+        "pip uninstall {subject}, or take a new snapshot if it belongs",
+    ),
+    # --- environment self-checks (check only) ---
+    Rule(
+        "package.requirement.missing",
+        "packages",
+        A,
+        4,
+        4,
+        "{subject} requires {requirement}, which is not installed — importing {subject} may fail",
+        "pip install '{requirement}'",
+    ),
+    Rule(
+        "package.requirement.conflict",
+        "packages",
+        A,
+        3,
+        3,
+        "{subject} requires {requirement}, but {dependency} {actual} is installed — as pip check reports",
+        "pip install '{requirement}'",
+    ),
+    Rule(
+        "package.shadowed",
+        "packages",
+        AP,
+        3,
+        3,
+        "{subject}: installed twice on the path ({actual} wins over {shadowed}) — which one is imported depends "
+        "on sys.path order",
+        "pip uninstall the copy you do not want; keep one {subject}",
+    ),
+    Rule(
+        "package.wheel.unsupported",
+        "packages",
+        A,
+        5,
+        4,
+        "{subject} {version}: its wheel ({tags}) does not fit this interpreter ({reason}) — it cannot load",
+        "reinstall {subject} with this interpreter's pip so that it picks a matching wheel",
+    ),
+    # --- native runtime ---
+    Rule(
+        "native.blas.vendor",
+        "native",
+        P,
+        3,
+        3,
+        "BLAS: then {expected}, now {actual} — different vendors sum in different orders and pick different "
+        "kernels: results differ in the last bits, sometimes more",
+        "install the packages that ship {expected} (e.g. the same numpy/scipy/torch builds)",
+    ),
+    Rule(
+        "native.blas.version",
+        "native",
+        P,
+        2,
+        2,
+        "{subject}: then {expected}, now {actual} — a new BLAS release changes kernels",
+        _REBUILD,
+    ),
+    Rule(
+        "native.openmp.vendor",
+        "native",
+        P,
+        2,
+        2,
+        "OpenMP runtime: then {expected}, now {actual} — thread scheduling and reductions differ",
+        _REBUILD,
+    ),
+    # --- cpu and memory ---
+    Rule(
+        "cpu.isa.required",
+        "cpu",
+        A,
+        5,
+        5,
+        "{subject} needs {needed}, this CPU is {actual} — importing it stops with an illegal instruction",
+        "serve on a CPU with {needed} (then {expected}), or install a build of {subject} for this CPU",
+    ),
+    Rule(
+        "cpu.isa.lost",
+        "cpu",
+        P,
+        3,
+        2,
+        "CPU features lost: {lost} (then {expected}, now {actual}) — libraries dispatch to other SIMD kernels "
+        "and results differ in the last bits",
+        "serve on a CPU of the training machine's generation",
+    ),
+    Rule(
+        "cpu.vendor",
+        "cpu",
+        P,
+        2,
+        3,
+        "CPU vendor: then {expected}, now {actual} — {libs}different code paths on each vendor",
+        "serve on {expected} CPUs; set MKL_CBWR=COMPATIBLE for reproducible MKL results",
+    ),
+    Rule(
+        "cpu.model",
+        "cpu",
+        P,
+        1,
+        2,
+        "CPU model: then {expected}, now {actual} — other cache sizes and kernels",
+        "usually nothing",
+    ),
+    Rule(
+        "cpu.count",
+        "cpu",
+        A,
+        2,
+        2,
+        "usable CPUs: then {expected}, now {actual} — slower inference; latency budgets may be missed",
+        "give the container {expected_count} CPUs",
+    ),
+    Rule(
+        "memory.limit",
+        "memory",
+        A,
+        3,
+        3,
+        "memory available: then {expected}, now {actual} — a model that needed the training machine's memory may "
+        "be killed (OOM)",
+        "raise the container's memory limit to {expected}",
+    ),
+    # --- gpu ---
+    Rule(
+        "gpu.missing",
+        "gpu",
+        AP,
+        4,
+        5,
+        "GPU: then {expected}, now none ({actual}) — CUDA models fail to load, or frameworks silently fall back "
+        "to the CPU: slower, and other numerics",
+        "schedule the pod on a GPU node and expose the device "
+        "(nvidia container runtime, resources.limits nvidia.com/gpu)",
+    ),
+    Rule(
+        "gpu.model",
+        "gpu",
+        P,
+        3,
+        3,
+        "GPU: then {expected}, now {actual} — other architecture: TF32/bf16 paths and cuBLAS heuristics change "
+        "results",
+        "serve on {expected}, or re-verify the model on {actual}",
+    ),
+    Rule(
+        "gpu.count",
+        "gpu",
+        A,
+        3,
+        3,
+        "GPUs: then {expected}, now {actual} — a model sharded across devices will not fit",
+        "give the pod {expected} GPUs",
+    ),
+    Rule(
+        "gpu.memory",
+        "gpu",
+        A,
+        3,
+        3,
+        "GPU memory: then {expected}, now {actual} — large models or batches run out of memory",
+        "serve on a GPU with at least {expected}",
+    ),
+    Rule(
+        "gpu.mig",
+        "gpu",
+        A,
+        3,
+        3,
+        "MIG mode: then {expected}, now {actual} — a MIG slice has a fraction of the memory and SMs",
+        "serve on a GPU with MIG {expected}",
+    ),
+    Rule(
+        "gpu.driver.too_old",
+        "gpu",
+        A,
+        5,
+        5,
+        "driver {actual} is older than CUDA {cuda} needs (>= {needed}), shipped by {package} — CUDA "
+        "initialisation fails (driver too old / no kernel image)",
+        "upgrade the node's driver to >= {needed}, or install a {package} build for an older CUDA",
+    ),
+    Rule(
+        "gpu.driver.version",
+        "gpu",
+        P,
+        1,
+        2,
+        "GPU driver: then {expected}, now {actual} — new drivers can change JIT-compiled kernels",
+        "pin the node's driver to {expected} for identical results",
+    ),
+    # --- env ---
+    Rule(
+        "env.numerics",
+        "env",
+        P,
+        3,
+        2,
+        "{subject}: then {expected}, now {actual} — {effect}",
+        "set {subject}={expected_raw} in the serving environment",
+    ),
+    Rule(
+        "env.threads",
+        "env",
+        P,
+        2,
+        2,
+        "{subject}: then {expected}, now {actual} — the number of threads changes the order of parallel "
+        "reductions, so sums differ in the last bits (and latency changes)",
+        "set {subject}={expected_raw}",
+    ),
+    Rule(
+        "env.locale",
+        "env",
+        P,
+        3,
+        3,
+        "{subject}: then {expected}, now {actual} — dates, string sorting and text features depend on it",
+        "set {subject}={expected_raw} in the serving environment",
+    ),
+    Rule(
+        "env.tzdata",
+        "env",
+        P,
+        2,
+        2,
+        "tzdata: then {expected}, now {actual} — timestamps in changed zones convert differently",
+        "use a base image with tzdata {expected}",
+    ),
+    Rule(
+        "env.device",
+        "env",
+        A,
+        3,
+        3,
+        "{subject}: then {expected}, now {actual} — it selects which accelerators the model sees",
+        "set {subject}={expected_raw}",
+    ),
+    Rule(
+        "env.other",
+        "env",
+        P,
+        2,
+        2,
+        "{subject}: then {expected}, now {actual} — a variable you asked envcheck to track",
+        "set {subject}={expected_raw}",
+    ),
+    # --- models ---
+    Rule(
+        "model.digest",
+        "models",
+        AP,
+        5,
+        5,
+        "{subject}: SHA-256 then {expected}, now {actual} — it is not the model that was verified",
+        "deploy the verified model file, or take a new snapshot after verifying this one",
+    ),
+    Rule(
+        "model.missing",
+        "models",
+        A,
+        5,
+        5,
+        "{subject}: then present ({expected}), now missing — the model cannot load",
+        "deploy {subject}",
+    ),
+)
+
+BY_ID: Dict[str, Rule] = {rule.id: rule for rule in RULES}
+
+#: Numeric and ML libraries: a minor release can change their numbers.
+NUMERIC_PACKAGES = frozenset(
+    [
+        "numpy",
+        "scipy",
+        "pandas",
+        "scikit-learn",
+        "torch",
+        "torchvision",
+        "torchaudio",
+        "tensorflow",
+        "tensorflow-cpu",
+        "tensorflow-gpu",
+        "keras",
+        "tf-keras",
+        "jax",
+        "jaxlib",
+        "xgboost",
+        "lightgbm",
+        "catboost",
+        "onnxruntime",
+        "onnxruntime-gpu",
+        "onnx",
+        "transformers",
+        "tokenizers",
+        "sentence-transformers",
+        "sentencepiece",
+        "safetensors",
+        "accelerate",
+        "statsmodels",
+        "numba",
+        "llvmlite",
+        "numexpr",
+        "bottleneck",
+        "polars",
+        "pyarrow",
+        "scikit-image",
+        "opencv-python",
+        "opencv-python-headless",
+        "triton",
+        "mkl",
+        "intel-openmp",
+        "cupy",
+        "tensorflow-probability",
+        "torch-geometric",
+        "timm",
+        "peft",
+        "diffusers",
+        "xformers",
+        "flash-attn",
+        "vllm",
+    ]
+)
+NUMERIC_PREFIXES = ("nvidia-", "cupy-", "jax-cuda", "onnxruntime-")
+
+#: Churn: tools whose version says nothing about the model.
+CHURN_PACKAGES = frozenset(["pip", "setuptools", "wheel", "distribute", "pkg-resources", "envcheck"])
+
+
+#: Bindings and tools whose names look numeric but are not.
+NOT_NUMERIC = frozenset(["nvidia-ml-py", "nvidia-ml-py3", "nvidia-pyindex"])
+
+
+def is_numeric(name: str) -> bool:
+    return name not in NOT_NUMERIC and (name in NUMERIC_PACKAGES or name.startswith(NUMERIC_PREFIXES))

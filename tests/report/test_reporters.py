@@ -1,0 +1,388 @@
+"""Reporters: golden files for rendered text, JSON and JUnit checked as data, GitHub limits and escaping.
+
+Regenerate the golden files after an intended change with ``ENVCHECK_UPDATE_GOLDEN=1 pytest tests/report`` and
+review the diff.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+import pytest
+
+from envcheck.findings import AVAILABILITY, COMPONENTS, PREDICTION, REPORT_SCHEMA, Finding, Report, Severity
+from envcheck.report import (
+    FORMATS,
+    Format,
+    GithubReporter,
+    JsonReporter,
+    JunitReporter,
+    MarkdownReporter,
+    Reporter,
+    TextReporter,
+    UnknownFormatError,
+    reporter_for,
+)
+from envcheck.report.github import escape_data, escape_property
+from envcheck.report.markdown import escape_cell
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+SPECIAL = "then MKL_CBCOND=50% | AVX2, now <unset> & AVX\nreduction order changes — sums differ in the last bits"
+
+
+def _finding(id: str, component: str, subject: str, p: int, i: int, *risks: str, **kw: str) -> Finding:
+    fields: Dict[str, str] = {
+        "expected": "1.0",
+        "actual": "2.0",
+        "message": f"then 1.0, now 2.0 — {id} changed",
+        "remedy": f"restore {subject}",
+    }
+    fields.update(kw)
+    return Finding(id, component, subject, risks=risks, probability=p, impact=i, **fields)
+
+
+FINDINGS = (
+    # Deliberately out of report order: reporters sort.
+    _finding("package.version.patch", "packages", "requests", 1, 2, AVAILABILITY, expected="2.31.0",
+             actual="2.31.1", message="then 2.31.0, now 2.31.1 — patch releases rarely change behaviour",
+             remedy="pip install requests==2.31.0"),
+    _finding("model.digest", "models", "model.pt", 5, 5, AVAILABILITY, PREDICTION, expected="sha256:ab12",
+             actual="sha256:cd34", message="then sha256:ab12, now sha256:cd34 — this is not the model that "
+             "was verified", remedy="restore the verified model file or re-verify and re-lock"),
+    _finding("env.numerics", "env", "MKL_CBWR", 2, 3, PREDICTION, expected="AVX2", actual="",
+             message=SPECIAL, remedy="export MKL_CBWR=AVX2"),
+    _finding("package.version.major", "packages", "numpy", 3, 4, AVAILABILITY, PREDICTION, expected="1.26.4",
+             actual="2.0.1", message="then 1.26.4, now 2.0.1 — a major release changes the C ABI and results",
+             remedy="pip install numpy==1.26.4"),
+    _finding("python.version.minor", "python", "python", 4, 4, AVAILABILITY, expected="3.11.7",
+             actual="3.12.3", message="then 3.11.7, now 3.12.3 — C extensions and pickles built for 3.11 "
+             "may not load", remedy="run the model on Python 3.11"),
+)  # fmt: skip
+SAMPLE = Report(
+    findings=FINDINGS,
+    skipped={"gpu": "not inspected"},
+    expected_name="train.lock",
+    actual_name="local",
+    fail_on=Severity.HIGH,
+)
+EMPTY = Report(expected_name="train.lock", actual_name="local")
+
+
+def _many(n: int, p: int = 4, i: int = 4) -> Report:
+    findings = tuple(
+        _finding("package.version.major", "packages", f"pkg{k:02d}", p, i, AVAILABILITY) for k in range(n)
+    )
+    return Report(findings=findings, expected_name="a.lock", actual_name="b.lock")
+
+
+def check_golden(name: str, text: str) -> None:
+    """Compare with ``golden/NAME``; rewrite it instead when ``ENVCHECK_UPDATE_GOLDEN=1``."""
+    path = GOLDEN / name
+    if os.environ.get("ENVCHECK_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8", newline="\n")
+    assert text + "\n" == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("golden", "reporter"),
+    [
+        ("text.txt", TextReporter()),
+        ("text-color.txt", TextReporter(color=True)),
+        ("junit.xml", JunitReporter()),
+        ("markdown.md", MarkdownReporter()),
+        ("github.txt", GithubReporter()),
+    ],
+    ids=["text", "text-color", "junit", "markdown", "github"],
+)
+def test_golden(golden: str, reporter: Reporter) -> None:
+    check_golden(golden, reporter.render(SAMPLE))
+
+
+# --- every format -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", list(Format), ids=lambda f: f.value)
+def test_reporter_for_is_exhaustive(fmt: Format) -> None:
+    reporter = reporter_for(fmt.value)
+    assert reporter.name == fmt.value
+    assert reporter_for(fmt).name == fmt.value  # a Format member is a str too
+
+
+def test_formats_match_enum() -> None:
+    assert FORMATS == ("text", "json", "junit", "github", "markdown")
+    assert tuple(f.value for f in Format) == FORMATS
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(UnknownFormatError, match=r"'yaml'.*text, json"):
+        reporter_for("yaml")
+
+
+def test_color_reaches_text_only() -> None:
+    reporter = reporter_for("text", color=True)
+    assert isinstance(reporter, TextReporter) and reporter.color
+    assert "\x1b[" in reporter.render(SAMPLE)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("report", [SAMPLE, EMPTY, _many(25)], ids=["sample", "empty", "many"])
+def test_renders_without_printing(fmt: str, report: Report, capsys: pytest.CaptureFixture[str]) -> None:
+    out = reporter_for(fmt).render(report)
+    assert isinstance(out, str) and out and not out.endswith("\n")
+    assert capsys.readouterr() == ("", "")
+
+
+# --- text ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("skipped", "expected"),
+    [
+        ({}, "no drift: local matches train.lock"),
+        ({"gpu": "not inspected"}, "no drift: local matches train.lock (not compared: gpu — not inspected)"),
+        (
+            {"gpu": "not inspected", "models": "unavailable:\nno such file"},
+            "no drift: local matches train.lock (not compared: gpu — not inspected; models — unavailable: "
+            "no such file)",
+        ),
+    ],
+    ids=["clean", "skipped", "skipped-multiline"],
+)
+@pytest.mark.parametrize("color", [False, True], ids=["plain", "color"])
+def test_text_no_drift_is_one_line(skipped: Dict[str, str], expected: str, color: bool) -> None:
+    report = dataclasses.replace(EMPTY, skipped=skipped)
+    assert TextReporter(color=color).render(report) == expected
+
+
+def test_text_groups_most_severe_first() -> None:
+    out = TextReporter().render(SAMPLE)
+    headings = [out.index(h) for h in ("CRITICAL (1 finding)", "HIGH (2 findings)", "MEDIUM (", "LOW (")]
+    assert headings == sorted(headings)
+    assert out.index("  high      python") < out.index("  high      packages")  # score 16 before 12
+    assert "not compared: gpu — not inspected" in out
+    assert "fail on high: 3 findings at or above high fail" in out
+    assert "\x1b" not in out
+
+
+def test_text_escapes_control_characters() -> None:
+    hostile = _finding("package.version.major", "packages", "evil\x1b[2J", 3, 4, AVAILABILITY)
+    out = TextReporter().render(Report(findings=(hostile,)))
+    assert "\x1b" not in out and "evil\\x1b[2J" in out
+
+
+def test_text_fail_on_never() -> None:
+    out = TextReporter().render(dataclasses.replace(SAMPLE, fail_on=None))
+    assert out.endswith("fail on never: nothing fails")
+
+
+# --- json ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fail_on", [Severity.HIGH, Severity.LOW, None], ids=["high", "low", "never"])
+def test_json_as_data(fail_on: Optional[Severity]) -> None:
+    data = json.loads(JsonReporter().render(dataclasses.replace(SAMPLE, fail_on=fail_on)))
+    assert data["schema"] == REPORT_SCHEMA
+    assert (data["expected"], data["actual"]) == ("train.lock", "local")
+    assert data["fail_on"] == (None if fail_on is None else fail_on.label)
+    assert data["summary"] == {
+        "counts": {"critical": 1, "high": 2, "medium": 1, "low": 1},
+        "highest": "critical",
+        "total": 5,
+        "failing": {Severity.HIGH: 3, Severity.LOW: 5, None: 0}[fail_on],
+    }
+    assert data["skipped"] == {"gpu": "not inspected"}
+    ids = [f["id"] for f in data["findings"]]
+    assert ids == ["model.digest", "python.version.minor", "package.version.major", "env.numerics",
+                   "package.version.patch"]  # fmt: skip
+    numpy = data["findings"][2]
+    assert numpy == {
+        "id": "package.version.major",
+        "component": "packages",
+        "subject": "numpy",
+        "expected": "1.26.4",
+        "actual": "2.0.1",
+        "risks": ["availability", "prediction"],
+        "probability": 3,
+        "impact": 4,
+        "score": 12,
+        "severity": "high",
+        "message": "then 1.26.4, now 2.0.1 — a major release changes the C ABI and results",
+        "remedy": "pip install numpy==1.26.4",
+    }
+    assert data["findings"][3]["message"] == SPECIAL
+
+
+def test_json_empty() -> None:
+    data = json.loads(JsonReporter().render(EMPTY))
+    assert data["summary"] == {
+        "counts": {"critical": 0, "high": 0, "medium": 0, "low": 0},
+        "highest": None,
+        "total": 0,
+        "failing": 0,
+    }
+    assert data["findings"] == [] and data["skipped"] == {}
+
+
+# --- junit --------------------------------------------------------------------------------------------------
+
+
+def _junit(report: Report) -> ET.Element:
+    return ET.fromstring(JunitReporter().render(report).encode("utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("report", "failures"),
+    [(SAMPLE, 3), (dataclasses.replace(SAMPLE, fail_on=None), 0), (EMPTY, 0), (_many(12), 12)],
+    ids=["sample", "never", "empty", "many"],
+)
+def test_junit_counts(report: Report, failures: int) -> None:
+    root = _junit(report)
+    suites = root.findall("testsuite")
+    assert root.tag == "testsuites" and len(suites) == 1 and suites[0].get("name") == "envcheck"
+    cases = suites[0].findall("testcase")
+    clean = [c for c in COMPONENTS if c not in {f.component for f in report.findings} | set(report.skipped)]
+    tests = len(report.findings) + len(clean) + len(report.skipped)
+    for element in (root, suites[0]):
+        assert element.get("tests") == str(len(cases)) == str(tests)
+        assert element.get("failures") == str(failures) == str(len(suites[0].findall("testcase/failure")))
+        assert element.get("skipped") == str(len(report.skipped))
+        assert element.get("errors") == "0"
+    assert [c.get("name") for c in cases if c.get("name", "").endswith(": no drift")] == [
+        f"{c}: no drift" for c in clean
+    ]
+
+
+def test_junit_cases() -> None:
+    cases = {c.get("name"): c for c in _junit(SAMPLE).iter("testcase")}
+    critical = cases["model.digest: model.pt"]
+    assert critical.get("classname") == "models"
+    failure = critical.find("failure")
+    assert failure is not None and failure.get("type") == "critical"
+    assert failure.get("message", "").startswith("then sha256:ab12, now sha256:cd34 — ")
+    assert failure.text is not None
+    for part in ("expected: sha256:ab12", "actual: sha256:cd34", "risks: availability, prediction",
+                 "score: 25", "remedy: restore the verified model file"):  # fmt: skip
+        assert part in failure.text
+    medium = cases["env.numerics: MKL_CBWR"]
+    assert medium.find("failure") is None
+    assert medium.findtext("system-out") == SPECIAL + "\nfix: export MKL_CBWR=AVX2"
+    skipped = cases["gpu: not compared"].find("skipped")
+    assert skipped is not None and skipped.get("message") == "not inspected"
+
+
+def test_junit_message_with_special_characters_round_trips() -> None:
+    finding = _finding("env.numerics", "env", "X", 4, 4, PREDICTION, message=SPECIAL + " \x1b\x00 end")
+    failure = _junit(Report(findings=(finding,))).find("testsuite/testcase/failure")
+    assert failure is not None
+    assert failure.get("message") == SPECIAL + " \\x1b\\x00 end"
+
+
+# --- github -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "shown", "more"),
+    [(9, 9, None), (10, 10, None), (11, 10, 2), (12, 10, 3), (30, 10, 21)],
+    ids=["9", "10", "11", "12", "30"],
+)
+@pytest.mark.parametrize(("p", "kind"), [(4, "error"), (2, "warning")], ids=["failing", "passing"])
+def test_github_limit(n: int, shown: int, more: Optional[int], p: int, kind: str) -> None:
+    lines = GithubReporter().render(_many(n, p=p)).split("\n")
+    annotations = [line for line in lines if line.startswith("::")]
+    assert len(annotations) == shown and all(a.startswith(f"::{kind} ") for a in annotations)
+    assert len(lines) == shown + 1 and not lines[-1].startswith("::")
+    if more is None:
+        assert "more" not in annotations[-1]
+    else:
+        assert f"{more} more findings" in annotations[-1] and "job summary" in annotations[-1]
+        assert annotations[-1].startswith(f"::{kind} title=envcheck%3A {more} more::")
+        assert [a.split("pkg")[1][:2] for a in annotations[:-1]] == [f"{k:02d}" for k in range(9)]
+
+
+def test_github_errors_then_warnings_then_summary() -> None:
+    lines = GithubReporter().render(SAMPLE).split("\n")
+    kinds = [line.split(" ")[0] for line in lines[:-1]]
+    assert kinds == ["::error"] * 3 + ["::warning"] * 2
+    assert lines[0].startswith("::error title=envcheck critical%3A model.digest::then sha256:ab12")
+    assert lines[0].endswith(" Fix: restore the verified model file or re-verify and re-lock")
+    assert lines[-1] == (
+        "envcheck: 5 findings (critical 1, high 2, medium 1, low 1); 3 at or above high; "
+        "not compared: gpu — not inspected"
+    )
+
+
+def test_github_escapes_message() -> None:
+    lines = GithubReporter().render(SAMPLE).split("\n")
+    medium = next(line for line in lines if "env.numerics" in line)
+    assert "MKL_CBCOND=50%25 | AVX2, now <unset> & AVX%0Areduction order" in medium
+    assert len(lines) == 6  # the newline in the message did not split the annotation
+
+
+@pytest.mark.parametrize(
+    ("escape", "text", "expected"),
+    [
+        (escape_data, "50% a\r\nb: c, d", "50%25 a%0D%0Ab: c, d"),
+        (escape_property, "50% a\r\nb: c, d", "50%25 a%0D%0Ab%3A c%2C d"),
+        (escape_data, "%0A", "%250A"),
+    ],
+    ids=["data", "property", "no-double-decode"],
+)
+def test_github_escaping(escape: Callable[[str], str], text: str, expected: str) -> None:
+    assert escape(text) == expected
+
+
+@pytest.mark.parametrize("skipped", [{}, {"gpu": "not\ninspected"}], ids=["clean", "skipped"])
+def test_github_no_drift_is_one_notice(skipped: Dict[str, str]) -> None:
+    out = GithubReporter().render(dataclasses.replace(EMPTY, skipped=skipped))
+    assert "\n" not in out and out.startswith("::notice title=envcheck::no drift: local matches train.lock")
+    if skipped:
+        assert out.endswith("(not compared: gpu — not%0Ainspected)")
+
+
+# --- markdown -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a | b", "a \\| b"),
+        ("one\ntwo\r\nthree", "one<br>two<br>three"),
+        ("<script> & co", "&lt;script&gt; &amp; co"),
+        ("`x` *y* _z_ [l](u) \\", "\\`x\\` \\*y\\* \\_z\\_ \\[l\\](u) \\\\"),
+        ("50%", "50%"),
+    ],
+    ids=["pipe", "newlines", "html", "markdown", "percent"],
+)
+def test_markdown_escape_cell(text: str, expected: str) -> None:
+    assert escape_cell(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("report", "heading"),
+    [
+        (SAMPLE, "## envcheck: failed — 3 of 5 findings at or above high"),
+        (dataclasses.replace(SAMPLE, fail_on=Severity.CRITICAL), "## envcheck: failed — 1 of 5 findings at or "
+         "above critical"),
+        (dataclasses.replace(SAMPLE, findings=FINDINGS[:1]), "## envcheck: passed — 1 finding, none at or "
+         "above high"),
+        (dataclasses.replace(SAMPLE, fail_on=None), "## envcheck: passed — 5 findings (fail on never)"),
+        (EMPTY, "## envcheck: no drift"),
+    ],
+    ids=["failed", "critical", "passed", "never", "empty"],
+)  # fmt: skip
+def test_markdown_heading(report: Report, heading: str) -> None:
+    assert MarkdownReporter().render(report).split("\n")[0] == heading
+
+
+def test_markdown_tables_keep_their_columns() -> None:
+    out = MarkdownReporter().render(SAMPLE)
+    rows = [line for line in out.split("\n") if line.startswith("| ") and "MKL\\_CBWR" in line]
+    assert len(rows) == 1
+    assert rows[0].replace("\\|", "").count("|") == 7
+    assert "### Not compared" in out and "- **gpu**: not inspected" in out
