@@ -174,3 +174,11 @@ def test_capture_imports_no_numerical_framework(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert proc.stdout.strip() == ""
+
+
+def test_readme_rulebook_table_is_current() -> None:
+    """The README's rulebook is `envcheck rules --format markdown`; regenerate it when a rule changes."""
+    from envcheck.show import render_rules
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert render_rules("markdown") in readme
