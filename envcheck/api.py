@@ -24,13 +24,15 @@ def snapshot(
     models: Sequence[PathLike] = (),
     env: Sequence[str] = (),
     target: Optional[Target] = None,
+    loaded: bool = True,
 ) -> Fingerprint:
     """Fingerprint this process's environment (or ``target``) and write it to ``path`` (``None``: do not write).
 
-    Called inside the training process it also records the native libraries that process really loaded.
-    Raises ``envcheck.TargetError``, ``envcheck.ModelPathError`` or ``envcheck.LockfileError``.
+    Called inside the training process it also records the native libraries that process really loaded
+    (``loaded=False`` leaves them out). Raises ``envcheck.TargetError``, ``envcheck.ModelPathError`` or
+    ``envcheck.LockfileError``.
     """
-    fp = capture.take(target or LocalTarget(), models=[str(m) for m in models], extra_env=list(env))
+    fp = capture.take(target or LocalTarget(), models=[str(m) for m in models], extra_env=list(env), loaded=loaded)
     if path is not None:
         fp = lockfile.write(fp, path)
     return fp
@@ -58,8 +60,11 @@ def check(
     fail_on: Optional[str] = None,
     models: Optional[Sequence[PathLike]] = None,
     ignore_digest: bool = False,
+    loaded: bool = True,
 ) -> Report:
     """Compare a lockfile with a live environment (default: this interpreter), self-checks included.
+
+    Called inside the serving process, the libraries it loaded are compared too (``loaded=False``: not).
 
     Model files recorded in the lockfile are hashed again at the same paths unless ``models`` names others.
     Raises ``LockfileError``, ``PolicyError``, ``TargetError`` or ``ModelPathError``.
@@ -69,7 +74,7 @@ def check(
     target = target or LocalTarget()
     extra_env: List[str] = sorted({*expected.env.variables, *expected.env.redacted, *pol.extra_env})
     given = [str(m) for m in models] if models is not None else []
-    actual = capture.take(target, models=given, extra_env=extra_env)
+    actual = capture.take(target, models=given, extra_env=extra_env, loaded=loaded)
     if models is None and expected.models:
         present = [m.path for m in expected.models if Path(m.path).is_file()]
         actual = _with_models(actual, present)

@@ -73,9 +73,14 @@ def take(
     extra_env: Sequence[str] = (),
     hardware: Optional[HardwareFactory] = None,
     now: Optional[datetime.datetime] = None,
+    loaded: bool = False,
 ) -> Fingerprint:
     """Fingerprint ``target``. Raises ``TargetError`` when it cannot be read and ``ModelPathError`` for a bad
-    model path; a section that could not be read is recorded as such, never raised."""
+    model path; a section that could not be read is recorded as such, never raised.
+
+    ``loaded`` records the native libraries mapped into this very process: meaningful when the caller is the
+    training or serving process (the Python API), not when it is the ``envcheck`` command itself.
+    """
     raw = target.probe(extra_env)
     sources = _sources(raw)
     os_info = _section(OsInfo, raw, "os")
@@ -89,19 +94,18 @@ def take(
         raise TargetError(f"the probe returned a malformed package: {e}") from e
     native = _section(NativeInfo, raw, "native")
 
-    if target.in_process:
+    if loaded and target.in_process:
         site_dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
-        loaded = LoadedLibrariesCollector(
+        mapped = LoadedLibrariesCollector(
             site_dirs=site_dirs, owners=_owners(native.shipped), versions={p.name: p.version for p in packages}
         ).collect()
-        native = dataclasses.replace(native, loaded=loaded.value)
-        if loaded.source.status != OK:
-            sources["native"] = dataclasses.replace(
-                sources.get("native", Source()),
-                detail=f"{sources.get('native', Source()).detail}; loaded libraries: {loaded.source.detail}",
-            )
+        native = dataclasses.replace(native, loaded=mapped.value)
+        shipped_detail = sources.get("native", Source()).detail
+        if mapped.source.status != OK:
+            detail = f"{shipped_detail}; loaded libraries: {mapped.source.status} ({mapped.source.detail})"
         else:
-            sources["native"] = Source(OK, f"{sources.get('native', Source()).detail}, {loaded.source.detail}")
+            detail = f"{shipped_detail}, {mapped.source.detail}"
+        sources["native"] = dataclasses.replace(sources.get("native", Source()), detail=detail)
 
     values: Dict[str, Any] = {}
     if target.shows_hardware:

@@ -176,6 +176,7 @@ def check(
             fail_on=fail_on,
             models=models or None,
             ignore_digest=ignore_digest,
+            loaded=False,  # this process is envcheck, not the model server
         )
     except TOOL_ERRORS as e:
         fail(str(e))
