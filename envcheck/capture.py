@@ -36,15 +36,6 @@ T = TypeVar("T")
 HardwareFactory = Callable[[Tuple[Package, ...]], Sequence[Collector[Any]]]
 
 
-def default_hardware(packages: Tuple[Package, ...]) -> Sequence[Collector[Any]]:
-    """This machine's CPU, memory and GPU collectors."""
-    from envcheck.collect.cpu import CpuCollector
-    from envcheck.collect.gpu import GpuCollector
-    from envcheck.collect.memory import MemoryCollector
-
-    return (CpuCollector(), MemoryCollector(), GpuCollector(packages=packages))
-
-
 def _section(cls: Type[T], raw: Mapping[str, Any], key: str) -> T:
     try:
         return from_data(cls, raw.get(key, {}), f"probe {key}")
@@ -94,11 +85,15 @@ def take(
         raise TargetError(f"the probe returned a malformed package: {e}") from e
     native = _section(NativeInfo, raw, "native")
 
+    mapped: Optional[Collected[Tuple[NativeLib, ...]]] = None
+    owners = _owners(native.shipped)
+    versions = {p.name: p.version for p in packages}
     if loaded and target.in_process:
         site_dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
-        mapped = LoadedLibrariesCollector(
-            site_dirs=site_dirs, owners=_owners(native.shipped), versions={p.name: p.version for p in packages}
-        ).collect()
+        mapped = LoadedLibrariesCollector(site_dirs=site_dirs, owners=owners, versions=versions).collect()
+    elif not target.in_process:
+        mapped = target.loaded_libraries(python, owners, versions)
+    if mapped is not None:
         native = dataclasses.replace(native, loaded=mapped.value)
         shipped_detail = sources.get("native", Source()).detail
         if mapped.source.status != OK:
@@ -109,16 +104,14 @@ def take(
 
     values: Dict[str, Any] = {}
     if target.shows_hardware:
-        for collector in (hardware or default_hardware)(packages):
+        for collector in (hardware or target.hardware)(packages):
             result: Collected[Any] = _safe_collect(collector)
             if result.value is not None:
                 values[collector.section] = result.value
             sources[collector.section] = result.source
     else:
         for section in ("cpu", "memory", "gpu"):
-            sources[section] = Source(
-                NOT_INSPECTED, f"a {target.kind} target does not show this machine's hardware"
-            )
+            sources[section] = Source(NOT_INSPECTED, target.hardware_note)
 
     model_files = digest_models(models)
     sources["models"] = (

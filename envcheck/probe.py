@@ -637,6 +637,7 @@ def collect_native_shipped(
     files_by_name: Dict[str, Tuple[str, List[str]]],
     versions: Dict[str, str],
     system_dirs: Iterable[str] = (),
+    root: str = "/",
 ) -> List[Dict[str, str]]:
     """BLAS/LAPACK, OpenMP and CUDA libraries found in the files installed packages list, and in system folders."""
     libs = []
@@ -671,13 +672,14 @@ def collect_native_shipped(
                 continue
             kind, vendor = hit
             version = openblas_version(full) if vendor == "openblas" else library_version(base, kind)
-            libs.append({"kind": kind, "vendor": vendor, "path": full, "version": version})
+            shown = full if root in ("", "/") else "/" + os.path.relpath(full, root)
+            libs.append({"kind": kind, "vendor": vendor, "path": shown, "version": version})
     return [{k: v for k, v in lib.items() if v} for lib in libs]
 
 
-def system_library_dirs(root: str = "/") -> List[str]:
+def system_library_dirs(root: str = "/", machine: str = "") -> List[str]:
     """The usual system folders for shared libraries (multiarch first)."""
-    arch = platform.machine()
+    arch = machine or platform.machine()
     triplet = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}.get(arch, arch + "-linux-gnu")
     rels = ["usr/lib/" + triplet, "lib/" + triplet, "usr/lib64", "usr/lib", "usr/local/lib"]
     return [os.path.join(root, rel) for rel in rels if os.path.isdir(os.path.join(root, rel))]
