@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Optional, Sequence
+from typing import Any, Callable, Dict, NoReturn, Optional, Sequence
 
 import click
 
@@ -16,11 +16,12 @@ from envcheck import __version__, api, capture, lockfile
 from envcheck.collect.models import ModelPathError
 from envcheck.findings import Report
 from envcheck.model import to_data
-from envcheck.policy import FAIL_ON, Policy, PolicyError, load_policy
+from envcheck.policy import FAIL_ON, Policy, PolicyError, find_policy, load_policy
 from envcheck.report import FORMATS, reporter_for
 from envcheck.rules.rulebook import BY_ID
 from envcheck.show import render_rules, render_text, summary
-from envcheck.targets import LocalTarget, PythonTarget, Target, TargetError
+from envcheck.targets import Target, TargetError
+from envcheck.targets.factory import TargetSpec, make_target
 
 #: Errors that mean envcheck could not do its job: one line, exit 2.
 TOOL_ERRORS = (TargetError, ModelPathError, lockfile.LockfileError, PolicyError)
@@ -36,8 +37,24 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
-def _target(python: Optional[str]) -> Target:
-    return PythonTarget(python) if python else LocalTarget()
+def target_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The target options shared by snapshot, check and sidecar: at most one, default this interpreter."""
+    options = [
+        click.option("--python", metavar="PATH", help="Another interpreter on this machine."),
+        click.option("--pid", type=int, metavar="PID", help="A running process (shared PID namespace)."),
+        click.option("--process-match", metavar="REGEX", help="The oldest process whose command line matches."),
+        click.option("--root", metavar="DIR", help="A filesystem tree, read statically (no hardware)."),
+        click.option("--image", metavar="REF", help="A local Docker image (no hardware)."),
+        click.option("--container", metavar="NAME", help="A running Docker container."),
+        click.option("--image-archive", metavar="PATH", help="A `docker save` tarball or OCI layout (no engine)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _target(options: Dict[str, Any]) -> Target:
+    return make_target(TargetSpec(**options))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,11 +67,11 @@ def cli() -> None:
 @click.option("-o", "--output", default="envcheck.lock", show_default=True, help="Where to write the lockfile.")
 @click.option("--model", "models", multiple=True, metavar="PATH", help="Model file or folder to digest (repeat).")
 @click.option("--env", "env", multiple=True, metavar="NAME", help="Extra environment variable to record (repeat).")
-@click.option("--python", metavar="PATH", help="Fingerprint another interpreter instead of this one.")
-def snapshot(output: str, models: Sequence[str], env: Sequence[str], python: Optional[str]) -> None:
-    """Write a lockfile-style fingerprint of this environment."""
+@target_options
+def snapshot(output: str, models: Sequence[str], env: Sequence[str], **target: Any) -> None:
+    """Write a lockfile-style fingerprint of this environment (or of the target given)."""
     try:
-        fp = capture.take(_target(python), models=models, extra_env=env)
+        fp = capture.take(_target(target), models=models, extra_env=env)
         fp = lockfile.write(fp, output)
     except TOOL_ERRORS as e:
         fail(str(e))
@@ -116,13 +133,10 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _load_policy(policy_path: Optional[str], show_extra: bool) -> Optional[Policy]:
-    if policy_path is None and not show_extra:
-        return None  # found beside the lockfile by the API
-    pol = load_policy(policy_path, BY_ID) if policy_path else None
-    if show_extra:
-        pol = dataclasses.replace(pol or Policy(), show_extra=True)
-    return pol
+def _load_policy(lock: str, policy_path: Optional[str], show_extra: bool) -> Policy:
+    """``--policy``, else the policy beside the lockfile; ``--show-extra`` on top of either."""
+    pol = load_policy(policy_path, BY_ID) if policy_path else find_policy(lock, BY_ID)
+    return dataclasses.replace(pol, show_extra=True) if show_extra else pol
 
 
 def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
@@ -147,7 +161,7 @@ def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
 
 @cli.command()
 @click.argument("lock", type=click.Path(dir_okay=True))
-@click.option("--python", metavar="PATH", help="Check another interpreter instead of this one.")
+@target_options
 @click.option(
     "--model",
     "models",
@@ -158,7 +172,6 @@ def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
 @report_options
 def check(
     lock: str,
-    python: Optional[str],
     models: Sequence[str],
     policy_path: Optional[str],
     fmt: Optional[str],
@@ -166,13 +179,14 @@ def check(
     fail_on: Optional[str],
     show_extra: bool,
     ignore_digest: bool,
+    **target: Any,
 ) -> None:
-    """Compare LOCK with this environment (or --python): exit 1 on drift at or above --fail-on."""
+    """Compare LOCK with this environment (or the target given): exit 1 on drift at or above --fail-on."""
     try:
         report = api.check(
             lock,
-            target=_target(python),
-            policy=_load_policy(policy_path, show_extra),
+            target=_target(target),
+            policy=_load_policy(lock, policy_path, show_extra),
             fail_on=fail_on,
             models=models or None,
             ignore_digest=ignore_digest,
@@ -201,12 +215,28 @@ def diff(
     """Compare two lockfiles: what changed from OLD (verified) to NEW."""
     try:
         report = api.diff(
-            old, new, policy=_load_policy(policy_path, show_extra), fail_on=fail_on, ignore_digest=ignore_digest
+            old,
+            new,
+            policy=_load_policy(old, policy_path, show_extra),
+            fail_on=fail_on,
+            ignore_digest=ignore_digest,
         )
     except TOOL_ERRORS as e:
         fail(str(e))
     _emit(report, fmt, output)
     sys.exit(report.return_code)
+
+
+@cli.command()
+@click.argument("locks", nargs=-1, required=True, type=click.Path(dir_okay=True))
+def verify(locks: Sequence[str]) -> None:
+    """Check that lockfiles are well-formed and unedited (their digest matches); for pre-commit and CI."""
+    for lock in locks:
+        try:
+            fp = lockfile.read(lock)
+        except lockfile.LockfileError as e:
+            fail(str(e))
+        click.echo(f"ok: {lock} ({len(fp.packages)} packages, {fp.meta.digest[:19]})")
 
 
 @cli.command()

@@ -182,3 +182,31 @@ def test_readme_rulebook_table_is_current() -> None:
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert render_rules("markdown") in readme
+
+
+def test_ci_examples_and_hooks_are_well_formed() -> None:
+    """The shipped GitHub Actions, GitLab CI and pre-commit files parse and run the documented commands."""
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    hooks = yaml.safe_load((root / ".pre-commit-hooks.yaml").read_text())
+    assert {h["id"] for h in hooks} == {"envcheck-lockfile", "envcheck-check"}
+    assert all({"id", "name", "entry", "language"} <= set(h) for h in hooks)
+    assert next(h for h in hooks if h["id"] == "envcheck-lockfile")["entry"] == "envcheck verify"
+    workflow = yaml.safe_load((root / "examples/github-actions.yml").read_text())
+    steps = [s.get("run", "") for s in workflow["jobs"]["environment-drift"]["steps"]]
+    assert any("envcheck check" in run and "--image" in run for run in steps)
+    gitlab = yaml.safe_load((root / "examples/gitlab-ci.yml").read_text())
+    assert gitlab["envcheck"]["artifacts"]["reports"]["junit"] == "envcheck.xml"
+
+
+def test_verify_accepts_good_and_refuses_edited_lockfiles(
+    snap: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    work, _ = snap
+    ok = envcheck("verify", str(work / "envcheck.lock"), cwd=tmp_path)
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: ")
+    edited = tmp_path / "edited.lock"
+    edited.write_text((work / "envcheck.lock").read_text().replace('system = "Linux"', 'system = "Linux2"'))
+    bad = envcheck("verify", str(work / "envcheck.lock"), str(edited), cwd=tmp_path)
+    assert bad.returncode == 2 and "does not match its digest" in bad.stderr

@@ -102,7 +102,10 @@ class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
         site_dirs: Sequence[str] = (),
         owners: Optional[dict[str, str]] = None,
         versions: Optional[dict[str, str]] = None,
+        file_root: str = "",
     ) -> None:
+        """``file_root`` is where the process's files are seen from here (``/proc/PID/root``)."""
+        self.file_root = file_root
         self.pid = pid
         self.proc_root = proc_root
         self.site_dirs = site_dirs
@@ -117,7 +120,9 @@ class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
             return Collected((), Source(NOT_INSPECTED, f"{maps} does not exist (not Linux, or no such process)"))
         except OSError as e:
             return Collected((), Source(UNAVAILABLE, f"cannot read {maps}: {e.strerror}"))
-        libs = loaded_libraries(parse_maps(text), self.site_dirs, self.owners, versions=self.versions)
+        libs = loaded_libraries(
+            parse_maps(text), self.site_dirs, self.owners, file_root=self.file_root, versions=self.versions
+        )
         if self.pid == "self":
             libs = tuple(_with_corename(lib, self.site_dirs) for lib in libs)
         return Collected(libs, Source(OK, str(maps)))

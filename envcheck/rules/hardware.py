@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from packaging.specifiers import SpecifierSet
 
@@ -30,12 +30,16 @@ def compare_native(expected: Fingerprint, actual: Fingerprint, policy: Policy) -
         a, b = _vendors(old, kind), _vendors(new, kind)
         if a and b and a != b:
             yield Change(rule, kind, " + ".join(a), " + ".join(b))
-    old_blas = {(lib.package, lib.vendor): lib.version for lib in old if lib.kind == "blas" and lib.version}
+    old_blas: Dict[Tuple[str, str], Set[str]] = {}
+    for lib in old:
+        if lib.kind == "blas" and lib.version:
+            old_blas.setdefault((lib.package, lib.vendor), set()).add(lib.version)
     for lib in new:
         if lib.kind != "blas" or not lib.version:
             continue
-        before = old_blas.get((lib.package, lib.vendor))
-        if before and before != lib.version:
+        versions = old_blas.get((lib.package, lib.vendor))
+        if versions and lib.version not in versions:
+            before = " / ".join(sorted(versions))
             subject = f"{lib.vendor} ({lib.package or 'system'})"
             yield Change("native.blas.version", subject, before, lib.version, package=lib.package)
 
@@ -46,7 +50,9 @@ def _level_number(level: str) -> int:
 
 def compare_cpu(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> Iterator[Change]:
     e, a = expected.cpu, actual.cpu
-    required = list(_isa_required(actual))
+    before = {c.subject for c in isa_required(expected)}
+    # A drift only: what the lockfile already had, or a package the model did not use, is the self-checks' job.
+    required = [c for c in isa_required(actual) if c.subject not in before and expected.package(c.subject)]
     yield from required
     lost = sorted(set(e.flags) & DISPATCH_FLAGS - set(a.flags))
     if lost and not required and e.flags and a.flags:
@@ -75,7 +81,7 @@ def _usable(fp: Fingerprint) -> int:
     return millis
 
 
-def _isa_required(actual: Fingerprint) -> Iterator[Change]:
+def isa_required(actual: Fingerprint) -> Iterator[Change]:
     """Installed packages whose baseline needs more than this CPU has (an illegal instruction at import)."""
     cpu = actual.cpu
     if not cpu.flags or cpu.architecture not in ("x86_64", "AMD64"):
@@ -130,7 +136,8 @@ def compare_gpu(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> I
     new_mig = {d.mig_mode for d in a.devices if d.mig_mode}
     if old_mig and new_mig and old_mig != new_mig:
         yield Change("gpu.mig", "gpu", "/".join(sorted(old_mig)), "/".join(sorted(new_mig)))
-    too_old = list(driver_too_old(actual))
+    before = {c.fields["cuda"] for c in driver_too_old(expected)}
+    too_old = [c for c in driver_too_old(actual) if c.fields["cuda"] not in before]
     yield from too_old
     if not too_old and e.driver_version and a.driver_version and e.driver_version != a.driver_version:
         yield Change("gpu.driver.version", "driver", e.driver_version, a.driver_version)

@@ -148,6 +148,9 @@ def find_interpreter(root: str, environ: Mapping[str, str], hint: Optional[str] 
     """The interpreter a process in the tree would run: ``hint`` (from /proc/PID/exe or cmdline), else the first
     ``python3``/``python`` on the tree's PATH."""
     candidates = [hint] if hint else []
+    if not hint and "PATH" not in environ:
+        # No environment known (a bare tree): an application's virtual environment beats the system Python.
+        candidates += [posixpath.join(v, "bin", "python3") for v in find_venvs(root)]
     if not hint:
         for folder in environ.get("PATH", DEFAULT_PATH).split(":"):
             if folder:
@@ -170,6 +173,22 @@ def find_interpreter(root: str, environ: Mapping[str, str], hint: Optional[str] 
             return Interpreter(exe, binary, version_dir, venv_root, base, cfg)
         return Interpreter(exe, binary, version_dir, home_prefix, home_prefix, {})
     raise RootError("no Python interpreter found (looked for python3 and python on PATH)")
+
+
+#: Where images usually keep an application's virtual environment (glob patterns, tree paths).
+VENV_PLACES = ("/opt/*", "/opt/*/*", "/app/*", "/app", "/srv/*", "/venv", "/.venv", "/usr/local/*", "/home/*/*")
+
+
+def find_venvs(root: str) -> List[str]:
+    """Virtual environments in the usual places of a tree (folders holding pyvenv.cfg), sorted."""
+    import glob
+
+    base = root.rstrip("/")
+    found = set()
+    for place in VENV_PLACES:
+        for cfg in glob.glob(base + place + "/pyvenv.cfg"):
+            found.add(posixpath.dirname(cfg)[len(base) :] or "/")
+    return sorted(found)
 
 
 def _pyvenv_cfg(root: str, venv_root: str) -> Dict[str, str]:
@@ -216,10 +235,11 @@ def sysconfig_vars(root: str, stdlib: str) -> Dict[str, Any]:
     return {}
 
 
-_PY_VERSION = re.compile(rb"\x00(3\.\d+\.\d+(?:(?:a|b|rc)\d+)?\+?)\x00")
-_COMPILER = re.compile(rb"\x00\n?\[((?:GCC|Clang) [^\]\x00]+)\]\x00")
-_DATE = re.compile(rb"\x00([A-Z][a-z]{2} [ \d]\d \d{4})\x00")
-_TIME = re.compile(rb"\x00(\d\d:\d\d:\d\d)\x00")
+# PY_VERSION is NUL-terminated; compilers may merge it into the tail of a longer string (".../Python-3.11.7").
+_PY_VERSION = re.compile(rb"(?<![\d.])(3\.\d+\.\d+(?:(?:a|b|rc)\d+)?\+?)\x00")
+_COMPILER = re.compile(rb"\[((?:GCC|Clang) [^\]\x00]{1,60})\]\x00")
+_DATE = re.compile(rb"(?<![\w])([A-Z][a-z]{2} [ \d]\d \d{4})\x00")
+_TIME = re.compile(rb"(?<![\d:])(\d\d:\d\d:\d\d)\x00")
 
 
 def binary_strings(path: str, minor: str) -> Dict[str, str]:
@@ -244,9 +264,10 @@ def read_python(root: str, interp: Interpreter, machine: str, libc: Tuple[str, s
     stdlib = posixpath.join(interp.base_prefix, "lib", interp.version_dir)
     config = sysconfig_vars(root, stdlib)
     strings = binary_strings(interp.binary, minor)
-    if not strings.get("version"):
+    if not strings.get("date"):  # a shared-library build: the strings live in libpython
         libpython = host_path(root, posixpath.join(interp.base_prefix, "lib", f"lib{interp.version_dir}.so.1.0"))
-        strings = binary_strings(libpython, minor) if os.path.isfile(libpython) else strings
+        if os.path.isfile(libpython):
+            strings = binary_strings(libpython, minor)
     _, bits, order = elf_info(interp.binary)
     version = (
         strings.get("version") or interp.venv_cfg.get("version", "") or interp.venv_cfg.get("version_info", "")

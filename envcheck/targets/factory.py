@@ -1,0 +1,63 @@
+"""From the command line's target options to a ``Target``: at most one of them, the default being this
+interpreter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Optional
+
+from envcheck.targets.interface import Target, TargetError
+from envcheck.targets.local import LocalTarget
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """The target options as given (None: not given)."""
+
+    python: Optional[str] = None
+    pid: Optional[int] = None
+    process_match: Optional[str] = None
+    root: Optional[str] = None
+    image: Optional[str] = None
+    container: Optional[str] = None
+    image_archive: Optional[str] = None
+
+    def given(self) -> list[str]:
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+
+def make_target(spec: TargetSpec) -> Target:
+    """The target the options name; raises ``TargetError`` when more than one is given."""
+    given = spec.given()
+    if len(given) > 1:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise TargetError(f"give at most one target option, not {options}")
+    if spec.python is not None:
+        from envcheck.targets.python import PythonTarget
+
+        return PythonTarget(spec.python)
+    if spec.pid is not None:
+        from envcheck.targets.pid import PidTarget
+
+        return PidTarget(spec.pid)
+    if spec.process_match is not None:
+        from envcheck.targets.pid import PidTarget
+
+        return PidTarget.matching(spec.process_match)
+    if spec.root is not None:
+        from envcheck.targets.root import RootTarget
+
+        return RootTarget(spec.root)
+    if spec.image is not None:
+        from envcheck.targets.docker import ImageTarget
+
+        return ImageTarget(spec.image)
+    if spec.container is not None:
+        from envcheck.targets.docker import ContainerTarget
+
+        return ContainerTarget(spec.container)
+    if spec.image_archive is not None:
+        from envcheck.targets.archive import ImageArchiveTarget
+
+        return ImageArchiveTarget(spec.image_archive)
+    return LocalTarget()

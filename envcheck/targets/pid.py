@@ -1,0 +1,208 @@
+"""A running process (``--pid PID``, ``--process-match REGEX``), read through /proc without running anything in
+its namespace: its filesystem through ``/proc/PID/root``, its interpreter from ``exe`` and ``cmdline``, its
+environment from ``environ`` (allow-listed variables only), its loaded libraries from ``maps``, its CPU and
+memory limits from its own cgroup.
+
+Reading another user's /proc/PID/root, environ and maps needs the same UID as the process (and the process
+dumpable) or CAP_SYS_PTRACE.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from envcheck.collect.interface import Collected, Collector
+from envcheck.collect.native import LoadedLibrariesCollector
+from envcheck.model import NativeLib, Package, PythonInfo
+from envcheck.probe import detect_container, select_env
+from envcheck.targets.interface import Target, TargetError
+from envcheck.targets.rootfs import RootError, probe_root
+
+PERMISSION = "run envcheck as the same user as the process, or give it CAP_SYS_PTRACE"
+#: Variables the static reader needs (sys.path, container detection); everything else is dropped once read.
+PATH_VARS = (
+    "PATH",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONNOUSERSITE",
+    "HOME",
+    "VIRTUAL_ENV",
+    "KUBERNETES_SERVICE_HOST",
+    "container",
+)
+
+
+def parse_environ(raw: bytes, keep: Sequence[str] = ()) -> Dict[str, str]:
+    """The allow-listed part of a NUL-separated environ block, plus the variables sys.path depends on.
+
+    A secret-looking name keeps its name with an empty value (so that it is listed as redacted); no other value
+    outlives this function.
+    """
+    full: Dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            full[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    selected = select_env(full, keep)
+    kept: Dict[str, str] = dict(selected["variables"])
+    kept.update({k: full[k] for k in PATH_VARS if k in full})
+    kept.update({name: "" for name in selected["redacted"]})
+    full.clear()
+    return kept
+
+
+def parse_cmdline(raw: bytes) -> List[str]:
+    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+
+
+def find_processes(pattern: str, proc_root: str = "/proc", exclude: Sequence[int] = ()) -> List[Tuple[int, str]]:
+    """(pid, command line) of processes whose command line matches ``pattern``, oldest first."""
+    regex = re.compile(pattern)
+    found = []
+    for entry in os.listdir(proc_root):
+        if not entry.isdigit() or int(entry) in exclude:
+            continue
+        try:
+            with open(posixpath.join(proc_root, entry, "cmdline"), "rb") as f:
+                cmdline = " ".join(parse_cmdline(f.read()))
+            with open(posixpath.join(proc_root, entry, "stat"), "rb") as f:
+                start = int(f.read().rsplit(b")", 1)[1].split()[19])
+        except (OSError, ValueError, IndexError):
+            continue
+        if cmdline and regex.search(cmdline):
+            found.append((start, int(entry), cmdline))
+    return [(pid, cmd) for _, pid, cmd in sorted(found)]
+
+
+class PidTarget(Target):
+    """A process on this machine or in a shared PID namespace."""
+
+    kind = "pid"
+
+    def __init__(self, pid: int, proc_root: str = "/proc") -> None:
+        self.pid = pid
+        self.proc_root = proc_root
+
+    @classmethod
+    def matching(cls, pattern: str, proc_root: str = "/proc") -> PidTarget:
+        """The oldest process whose command line matches ``pattern`` (a server's master, not its workers)."""
+        try:
+            found = find_processes(pattern, proc_root, exclude=(os.getpid(),))
+        except re.error as e:
+            raise TargetError(f"--process-match {pattern!r}: not a valid regular expression ({e})") from e
+        if not found:
+            raise TargetError(f"--process-match {pattern!r}: no running process matches")
+        return cls(found[0][0], proc_root)
+
+    @property
+    def name(self) -> str:
+        return f"pid:{self.pid}"
+
+    def _path(self, *parts: str) -> str:
+        return posixpath.join(self.proc_root, str(self.pid), *parts)
+
+    def _failure(self, e: OSError, path: str) -> TargetError:
+        """One line for what went wrong reading the process's /proc files."""
+        if isinstance(e, FileNotFoundError):
+            return TargetError(f"--pid {self.pid}: no such process (it has exited?)")
+        if isinstance(e, PermissionError):
+            return TargetError(f"--pid {self.pid}: permission denied reading {path}: {PERMISSION}")
+        return TargetError(f"--pid {self.pid}: cannot read {path} ({e.strerror})")
+
+    def _read(self, name: str) -> bytes:
+        try:
+            with open(self._path(name), "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise self._failure(e, self._path(name)) from e
+
+    def _interpreter(self, argv: List[str], environ: Mapping[str, str]) -> str:
+        try:
+            exe = os.readlink(self._path("exe"))
+        except OSError as e:
+            raise self._failure(e, self._path("exe")) from e
+        if exe.endswith(" (deleted)"):
+            exe = exe[: -len(" (deleted)")]
+        if not re.search(r"python[\d.]*t?$", posixpath.basename(exe)):
+            raise TargetError(f"--pid {self.pid}: not a Python process ({exe})")
+        # argv[0] keeps the virtual environment that /proc/PID/exe (the resolved binary) loses
+        first = argv[0] if argv else ""
+        if "python" in posixpath.basename(first):
+            if first.startswith("/"):
+                return first
+            for folder in environ.get("PATH", "").split(":"):
+                candidate = posixpath.join(folder, first)
+                if folder and os.path.exists(self._path("root") + candidate):
+                    return candidate
+        return exe
+
+    def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
+        if not os.path.isdir(self._path()):
+            raise TargetError(f"--pid {self.pid}: no such process (it has exited?)")
+        argv = parse_cmdline(self._read("cmdline"))
+        environ = parse_environ(self._read("environ"), extra_env)
+        interpreter = self._interpreter(argv, environ)
+        root = self._path("root")
+        try:
+            data = probe_root(root, environ, interpreter=interpreter, extra_env=extra_env)
+        except PermissionError as e:
+            raise TargetError(f"--pid {self.pid}: permission denied reading {root}: {PERMISSION}") from e
+        except RootError as e:
+            raise TargetError(f"--pid {self.pid}: {e}") from e
+        except OSError as e:
+            raise TargetError(f"--pid {self.pid}: cannot read {root} ({e.strerror})") from e
+        data["sources"]["python"]["detail"] = f"{interpreter} of process {self.pid}, read through {root}"
+        self._add_kernel(data, root, environ)
+        return data
+
+    def _add_kernel(self, data: Dict[str, Any], root: str, environ: Mapping[str, str]) -> None:
+        """A process on this machine runs on this kernel: what a static tree cannot tell, /proc can."""
+        kernel = {}
+        for key, name in (("release", "osrelease"), ("version", "version")):
+            try:
+                with open(posixpath.join(self.proc_root, "sys/kernel", name), encoding="utf-8") as f:
+                    kernel[key] = f.read().strip()
+            except OSError:
+                pass
+        os_data = data.setdefault("os", {})
+        if "release" in kernel:
+            os_data["release"] = kernel["release"]
+            data["python"].setdefault("markers", {})["platform_release"] = kernel["release"]
+        if "version" in kernel:
+            data["python"].setdefault("markers", {})["platform_version"] = kernel["version"]
+        os_data["page_size"] = os.sysconf("SC_PAGE_SIZE")
+        os_data["container"] = detect_container(root, environ)
+        data["sources"]["os"]["detail"] = f"files of process {self.pid} through {root}, kernel from /proc"
+
+    def hardware(self, packages: Tuple[Package, ...]) -> Sequence[Collector[Any]]:
+        from envcheck.collect.cpu import CpuCollector
+        from envcheck.collect.gpu import GpuCollector
+        from envcheck.collect.memory import MemoryCollector
+
+        pid, root = str(self.pid), self._path("root")
+        return (
+            CpuCollector(self.proc_root, pid, root),
+            MemoryCollector(self.proc_root, pid, root),
+            GpuCollector(packages=packages),
+        )
+
+    def loaded_libraries(
+        self, python: PythonInfo, owners: Mapping[str, str], versions: Mapping[str, str]
+    ) -> Optional[Collected[Tuple[NativeLib, ...]]]:
+        minor = ".".join(python.version.split(".")[:2])
+        sites = [
+            posixpath.join(prefix, "lib", f"python{minor}", sub)
+            for prefix in dict.fromkeys([python.prefix, python.base_prefix, "/usr/local", "/usr"])
+            for sub in ("site-packages", "dist-packages")
+        ] + ["/usr/lib/python3/dist-packages"]
+        return LoadedLibrariesCollector(
+            pid=str(self.pid),
+            proc_root=self.proc_root,
+            site_dirs=sites,
+            owners=dict(owners),
+            versions=dict(versions),
+            file_root=self._path("root"),
+        ).collect()

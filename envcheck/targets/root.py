@@ -1,0 +1,37 @@
+"""A filesystem tree (``--root DIR``): an unpacked image, a mounted volume. Read statically: OS, Python and
+packages only; the hardware it will run on is not there to see."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+from envcheck.targets.interface import Target, TargetError
+from envcheck.targets.rootfs import RootError, probe_root
+
+
+class RootTarget(Target):
+    """A folder holding a Linux filesystem with a Python in it."""
+
+    kind = "root"
+    shows_hardware = False
+
+    def __init__(self, path: str, environ: Optional[Mapping[str, str]] = None, interpreter: Optional[str] = None):
+        self.path = path
+        self.environ = dict(environ or {})
+        self.interpreter = interpreter
+
+    @property
+    def name(self) -> str:
+        return f"root:{self.path}"
+
+    @property
+    def hardware_note(self) -> str:
+        return "a filesystem tree does not show the hardware it will run on"
+
+    def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
+        try:
+            return probe_root(self.path, self.environ, interpreter=self.interpreter, extra_env=extra_env)
+        except RootError as e:
+            raise TargetError(f"--root {self.path}: {e}") from e
+        except OSError as e:
+            raise TargetError(f"--root {self.path}: cannot read {e.filename or ''} ({e.strerror})".strip()) from e
