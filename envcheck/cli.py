@@ -64,7 +64,9 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("-o", "--output", default="envcheck.lock", show_default=True, help="Where to write the lockfile.")
+@click.option(
+    "-o", "--output", default="envcheck.lock", show_default=True, help="Where to write the lockfile; - for stdout."
+)
 @click.option("--model", "models", multiple=True, metavar="PATH", help="Model file or folder to digest (repeat).")
 @click.option("--env", "env", multiple=True, metavar="NAME", help="Extra environment variable to record (repeat).")
 @target_options
@@ -72,12 +74,17 @@ def snapshot(output: str, models: Sequence[str], env: Sequence[str], **target: A
     """Write a lockfile-style fingerprint of this environment (or of the target given)."""
     try:
         fp = capture.take(_target(target), models=models, extra_env=env)
-        fp = lockfile.write(fp, output)
+        if output == "-":
+            click.echo(lockfile.dumps(fp), nl=False)
+        else:
+            fp = lockfile.write(fp, output)
     except TOOL_ERRORS as e:
         fail(str(e))
-    click.echo(f"wrote {output} ({fp.meta.digest[:19]})")
+    to_stderr = output == "-"  # stdout holds the lockfile
+    if not to_stderr:
+        click.echo(f"wrote {output} ({fp.meta.digest[:19]})")
     for line in summary(fp):
-        click.echo(f"  {line}")
+        click.echo(f"  {line}", err=to_stderr)
 
 
 @cli.command()

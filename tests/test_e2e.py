@@ -125,3 +125,46 @@ def test_too_old_interpreter_is_refused_clearly(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert "older than 3.8, which the probe needs" in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def _oldest_cpython() -> str:
+    """The oldest CPython >= 3.8 this machine has (pyenv), else this interpreter."""
+    found = sorted(
+        Path.home().glob(".pyenv/versions/3.*/bin/python3"),
+        key=lambda p: [int(x) for x in p.parent.parent.name.split(".")[:2]],
+    )
+    usable = [p for p in found if [int(x) for x in p.parent.parent.name.split(".")[:2]] >= [3, 8]]
+    return str(usable[0]) if usable else sys.executable
+
+
+@pytest.mark.slow
+def test_python_target_in_the_oldest_interpreter(tmp_path: Path) -> None:
+    """--python works on a venv of the oldest CPython here (3.8 on this machine): the probe is 3.8-clean."""
+    oldest = _oldest_cpython()
+    env = tmp_path / "old"
+    assert run(oldest, "-m", "venv", "--without-pip", str(env)).returncode == 0
+    wheels = tmp_path / "wheels"
+    build_wheel(wheels, "oldlib", "0.9")
+    python = env / "bin" / "python"
+    done = run(
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(python),
+        "install",
+        "-q",
+        "--no-index",
+        "--find-links",
+        str(wheels),
+        "oldlib",
+    )
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "old.lock"
+    proc = run(sys.executable, "-m", "envcheck", "snapshot", "--python", str(python), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    fp = lockfile.read(out)
+    version = run(str(python), "-c", "import platform; print(platform.python_version())").stdout.strip()
+    assert fp.python.version == version
+    assert ("oldlib", "0.9") in [(p.name, p.version) for p in fp.packages]
+    assert {p.name for p in fp.packages} - {"oldlib", "pip", "setuptools"} == set()

@@ -232,6 +232,57 @@ def test_same_environment_whichever_way_it_is_read(
         assert not set(IGNORED_MARKERS) & set(fps[kind].python.markers)
 
 
+@pytest.fixture(scope="module")
+def sidecar_image(engine: Any) -> Iterator[str]:
+    """The envcheck image, built by the documented script from this checkout (no network in the build)."""
+    tag = f"envcheck-test-{TOKEN}-sidecar"
+    done = _run("bash", str(REPO / "scripts/build-sidecar-image"), BASE, tag)
+    assert done.returncode == 0, done.stderr[-2000:]
+    yield tag
+    _run("docker", "image", "rm", "-f", tag)
+
+
+@pytest.mark.docker
+def test_pid_from_a_second_container_reads_the_same_environment(
+    running: str, images: Dict[str, str], sidecar_image: str, tmp_path: Path
+) -> None:
+    """A sidecar sharing the model container's PID namespace reads its main process (PID 1 there) through /proc.
+
+    It runs as the same UID as the model server (root here): the least privilege that lets it read another
+    container's /proc/PID/root, environ and maps without CAP_SYS_PTRACE.
+    """
+    done = _run(
+        "docker",
+        "run",
+        "--rm",
+        "--pid",
+        f"container:{running}",
+        "--user",
+        "0",
+        "--network",
+        "none",
+        "--entrypoint",
+        "envcheck",
+        sidecar_image,
+        "snapshot",
+        "--pid",
+        "1",
+        "-o",
+        "-",
+    )
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "pid.lock").write_text(done.stdout)
+    from envcheck import lockfile
+
+    by_pid = lockfile.read(tmp_path / "pid.lock")
+    by_image = take(ImageTarget(images["app"]))
+    assert by_pid.meta.target == "pid:1"
+    assert _comparable(by_pid) == _comparable(by_image)
+    assert by_pid.os.container == "docker"
+    assert by_pid.cpu.cpu_quota_millicores == 1500  # the model container's own cgroup, seen from the sidecar
+    assert by_pid.memory.cgroup_limit_bytes == 256 << 20
+
+
 @pytest.mark.docker
 def test_container_limits_come_from_the_engine(running: str) -> None:
     fp = take(ContainerTarget(running))
