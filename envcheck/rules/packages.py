@@ -128,5 +128,8 @@ def _source_key(pkg: Package) -> Tuple[str, ...]:
     if d.kind == "vcs":
         return (d.kind, d.vcs, d.url, d.commit_id)
     if d.kind == "archive":
-        return (d.kind, d.archive_hash or d.url)
+        if d.archive_hash:
+            return (d.kind, d.archive_hash)
+        # No hash recorded (older pip): a local file is known by its name (name-version-tags), not its folder.
+        return (d.kind, d.url.rsplit("/", 1)[-1] if d.url.startswith("file:") else d.url)
     return (d.kind, d.url)

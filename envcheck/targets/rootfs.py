@@ -169,7 +169,9 @@ def find_interpreter(root: str, environ: Mapping[str, str], hint: Optional[str] 
         home_prefix = posixpath.dirname(posixpath.dirname(real))
         version_dir = _version_dir(root, home_prefix, real)
         if cfg:
-            base = posixpath.dirname(cfg.get("home", posixpath.dirname(real)).rstrip("/"))
+            # Like CPython's getpath: the base is where the real binary's stdlib is, even when `home` names
+            # another venv's bin folder (a venv made by a venv's python).
+            base = _base_prefix(root, home_prefix, cfg, version_dir)
             return Interpreter(exe, binary, version_dir, venv_root, base, cfg)
         return Interpreter(exe, binary, version_dir, home_prefix, home_prefix, {})
     raise RootError("no Python interpreter found (looked for python3 and python on PATH)")
@@ -189,6 +191,26 @@ def find_venvs(root: str) -> List[str]:
         for cfg in glob.glob(base + place + "/pyvenv.cfg"):
             found.add(posixpath.dirname(cfg)[len(base) :] or "/")
     return sorted(found)
+
+
+def _base_prefix(root: str, candidate: str, cfg: Dict[str, str], version_dir: str) -> str:
+    """The installation a venv's interpreter belongs to: the first prefix holding the stdlib landmark
+    (lib/pythonX.Y/os.py), following ``home`` through venvs made from other venvs, as CPython's getpath does."""
+    def has_stdlib(prefix: str) -> bool:
+        lib = posixpath.join(prefix, "lib", version_dir)
+        return any(os.path.isfile(host_path(root, posixpath.join(lib, n))) for n in ("os.py", "os.pyc"))
+
+    for _ in range(10):
+        if has_stdlib(candidate):
+            return candidate
+        home = cfg.get("home", "").rstrip("/")
+        if not home:
+            break
+        candidate = posixpath.dirname(home)
+        cfg = _pyvenv_cfg(root, candidate)
+        if not cfg and has_stdlib(candidate):
+            return candidate
+    return candidate
 
 
 def _pyvenv_cfg(root: str, venv_root: str) -> Dict[str, str]:
