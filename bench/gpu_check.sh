@@ -13,6 +13,10 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -m envcheck --version
 PYTHONUNBUFFERED=1 timeout 300 python3 bench/gpu_check.py "$out/gpu-check.json"
 rc=$?
+# The GPU environment against its own lockfile: no drift, and the JSON report for the record.
+lock="$(ls -d /tmp/envcheck-gpu-*/h200.lock | head -1)"
+python3 -m envcheck check "$lock" --fail-on low; echo "check exit code: $?"
+python3 -m envcheck check "$lock" --format json -o "$out/h200-check.json" --fail-on never
 cp /tmp/envcheck-gpu-*/h200.lock "$out/" 2>/dev/null
 cp /tmp/envcheck-gpu-*/inside.lock "$out/" 2>/dev/null
 exit $rc
