@@ -196,6 +196,7 @@ def find_venvs(root: str) -> List[str]:
 def _base_prefix(root: str, candidate: str, cfg: Dict[str, str], version_dir: str) -> str:
     """The installation a venv's interpreter belongs to: the first prefix holding the stdlib landmark
     (lib/pythonX.Y/os.py), following ``home`` through venvs made from other venvs, as CPython's getpath does."""
+
     def has_stdlib(prefix: str) -> bool:
         lib = posixpath.join(prefix, "lib", version_dir)
         return any(os.path.isfile(host_path(root, posixpath.join(lib, n))) for n in ("os.py", "os.pyc"))
