@@ -253,6 +253,88 @@ def rules(fmt: str) -> None:
     click.echo(render_rules(fmt), nl=False)
 
 
+@cli.command()
+@click.argument("lock", type=click.Path(dir_okay=True))
+@target_options
+@click.option(
+    "--listen",
+    default="127.0.0.1:9717",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where to serve /healthz, /readyz, /metrics and /report (0.0.0.0:PORT for all interfaces).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time between checks (a check with nothing changed costs a few milliseconds).",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON),
+    default=None,
+    help="Not ready when a finding reaches this severity [default: the policy's, else high].",
+)
+@click.option("--policy", "policy_path", metavar="PATH", help="Policy file (default: beside the lockfile).")
+@click.option("--ignore-digest", is_flag=True, help="Read a lockfile edited since it was written.")
+def sidecar(
+    lock: str,
+    listen: str,
+    interval: float,
+    fail_on: Optional[str],
+    policy_path: Optional[str],
+    ignore_digest: bool,
+    **target: Any,
+) -> None:
+    """Watch the target's live environment against LOCK: readiness, Prometheus metrics, JSON logs.
+
+    Runs until SIGTERM or SIGINT. A target that cannot be inspected (not started yet, restarted, gone) makes
+    /readyz answer 503 "target lost" and is looked for again at each check; with --process-match the regex is
+    matched again, so a restarted server is followed under its new PID.
+    """
+    import re
+
+    from envcheck.compare import resolve_fail_on
+    from envcheck.sidecar import Checker, State, parse_listen, serve
+
+    spec = TargetSpec(**target)
+    try:
+        expected = lockfile.read(lock, verify=not ignore_digest)
+        policy = _load_policy(lock, policy_path, show_extra=False)
+        threshold = resolve_fail_on(fail_on, policy)
+        host, port = parse_listen(listen)
+        if len(spec.given()) > 1:
+            make_target(spec)  # raises the one-line error about several target options
+        if spec.process_match is not None:
+            re.compile(spec.process_match)
+    except re.error as e:
+        fail(f"--process-match {spec.process_match!r}: not a valid regular expression ({e})")
+    except (*TOOL_ERRORS, ValueError) as e:
+        fail(str(e))
+    given = spec.given()
+    label = f"{given[0]}:{getattr(spec, given[0])}" if given else "local"
+    checker = Checker(
+        expected,
+        lambda: make_target(spec),
+        policy=policy,
+        fail_on=threshold,
+        lock_name=lock,
+        target_label=label.replace("_", "-"),
+    )
+    state = State(lock, expected.meta.digest, stall_after=3 * interval + 120)
+
+    def log(line: str) -> None:
+        click.echo(line, err=True)
+
+    try:
+        code = serve(checker, state, host=host, port=port, interval=interval, log=log)
+    except OSError as e:
+        fail(f"--listen {listen}: cannot listen ({e.strerror or e})")
+    sys.exit(code)
+
+
 def main(argv: Optional[Sequence[str]] = None, prog_name: Optional[str] = None) -> None:
     """Console-script entry point."""
     cli.main(args=None if argv is None else list(argv), prog_name=prog_name or "envcheck")

@@ -3,8 +3,10 @@ process, a folder or a container. Each runs or reads the stdlib-only probe and r
 
 from __future__ import annotations
 
+import os
+import posixpath
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:
     from envcheck.collect.interface import Collected, Collector
@@ -51,3 +53,63 @@ class Target(ABC):
     ) -> Optional[Collected[Tuple[NativeLib, ...]]]:
         """The native libraries the target's process has mapped, where it has one that can be read."""
         return None
+
+    def change_token(self) -> Optional[Hashable]:
+        """A cheap value that changes whenever a new ``probe()`` could answer differently; ``None``: unknown.
+
+        Long-running callers (the sidecar) probe again only when the token differs from the one taken just before
+        their last probe. Never raises: what cannot be read gives ``None`` (probe again, and let it say why).
+        """
+        return None
+
+
+_METADATA_DIRS = (".dist-info", ".egg-info")
+
+
+def site_folders(prefixes: Iterable[str], minor: str, extra: Iterable[str] = ()) -> List[str]:
+    """The folders distributions are installed in for interpreters under ``prefixes`` (Python ``minor``,
+    ``3.12``): ``PREFIX/lib/pythonX.Y/{site,dist}-packages``, Debian's ``/usr/lib/python3/dist-packages``, then
+    ``extra`` (PYTHONPATH entries). Order kept, duplicates dropped."""
+    out = [
+        posixpath.join(prefix, "lib", f"python{minor}", sub)
+        for prefix in prefixes
+        if prefix
+        for sub in ("site-packages", "dist-packages")
+    ]
+    out.append("/usr/lib/python3/dist-packages")
+    out.extend(p for p in extra if p)
+    return list(dict.fromkeys(out))
+
+
+def folders_token(folders: Iterable[str]) -> Hashable:
+    """The modification times of ``folders`` (host paths), of the dist-info and egg-info folders in them and of
+    their METADATA: installing, removing or editing a distribution changes at least one of them. A missing
+    folder counts as such (appearing later is a change). Only ``stat`` calls, relative to the open folder (through
+    /proc/PID/root a full path costs a walk each time); no file is read."""
+    return tuple(_folder_token(folder) for folder in folders)
+
+
+def _folder_token(folder: str) -> Tuple[str, int, int]:
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return (folder, -1, 0)
+    try:
+        mtime = os.fstat(fd).st_mtime_ns
+        entries = []
+        for name in os.listdir(fd):
+            if name.endswith(_METADATA_DIRS):
+                metadata = "/METADATA" if name.endswith(".dist-info") else "/PKG-INFO"
+                entries.append((name, _mtime(name, fd), _mtime(name + metadata, fd)))
+    except OSError:
+        return (folder, -2, 0)
+    finally:
+        os.close(fd)
+    return (folder, mtime, hash(tuple(sorted(entries))))
+
+
+def _mtime(path: str, dir_fd: int) -> int:
+    try:
+        return os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mtime_ns
+    except OSError:
+        return -1

@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
 
 from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.native import LoadedLibrariesCollector
 from envcheck.model import NativeLib, Package, PythonInfo
 from envcheck.probe import detect_container, select_env
-from envcheck.targets.interface import Target, TargetError
+from envcheck.targets.interface import Target, TargetError, folders_token, site_folders
 from envcheck.targets.rootfs import RootError, probe_root
 
 PERMISSION = "run envcheck as the same user as the process, or give it CAP_SYS_PTRACE"
@@ -58,6 +58,52 @@ def parse_cmdline(raw: bytes) -> List[str]:
     return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
 
 
+def parse_start_time(raw: bytes) -> int:
+    """A process's start time (clock ticks after boot) from /proc/PID/stat: with the PID, it names the process
+    uniquely, even once the PID is reused. The command name may hold spaces and parentheses: split after the last
+    ``)``."""
+    return int(raw.rsplit(b")", 1)[1].split()[19])
+
+
+_LIBRARY = re.compile(rb"\.so(\.|$)")
+
+
+def parse_mapped_libraries(raw: bytes) -> frozenset[bytes]:
+    """The shared libraries a /proc/PID/maps block maps (paths, ``(deleted)`` kept: a replaced file is a change).
+    Shared memory and memfd mappings come and go while a server works, and are not libraries: left out."""
+    out = set()
+    for line in raw.split(b"\n"):
+        start = line.find(b"/")
+        if start < 0:
+            continue
+        path = line[start:]
+        if path.startswith((b"/dev/", b"/memfd:")) or not _LIBRARY.search(path.split(b" (deleted)")[0]):
+            continue
+        out.add(path)
+    return frozenset(out)
+
+
+def parse_parent(raw: bytes) -> int:
+    """The parent PID from /proc/PID/stat."""
+    return int(raw.rsplit(b")", 1)[1].split()[1])
+
+
+def ancestors(pid: int, proc_root: str = "/proc") -> List[int]:
+    """``pid`` and its parents up to PID 1: a wrapper that started envcheck (``sh -c``, ``timeout``) carries the
+    pattern in its own command line, and is never the process meant."""
+    out = [pid]
+    while pid > 1 and len(out) < 64:
+        try:
+            with open(posixpath.join(proc_root, str(pid), "stat"), "rb") as f:
+                pid = parse_parent(f.read())
+        except (OSError, ValueError, IndexError):
+            break
+        if pid <= 0 or pid in out:
+            break
+        out.append(pid)
+    return out
+
+
 def find_processes(pattern: str, proc_root: str = "/proc", exclude: Sequence[int] = ()) -> List[Tuple[int, str]]:
     """(pid, command line) of processes whose command line matches ``pattern``, oldest first."""
     regex = re.compile(pattern)
@@ -69,12 +115,22 @@ def find_processes(pattern: str, proc_root: str = "/proc", exclude: Sequence[int
             with open(posixpath.join(proc_root, entry, "cmdline"), "rb") as f:
                 cmdline = " ".join(parse_cmdline(f.read()))
             with open(posixpath.join(proc_root, entry, "stat"), "rb") as f:
-                start = int(f.read().rsplit(b")", 1)[1].split()[19])
+                start = parse_start_time(f.read())
         except (OSError, ValueError, IndexError):
             continue
         if cmdline and regex.search(cmdline):
             found.append((start, int(entry), cmdline))
     return [(pid, cmd) for _, pid, cmd in sorted(found)]
+
+
+def _sites_of(python: Mapping[str, Any], environ: Mapping[str, str]) -> List[str]:
+    """The site folders (tree paths) of the probed interpreter: its prefixes', the system's, the user's and
+    PYTHONPATH's."""
+    minor = ".".join(str(python.get("version", "")).split(".")[:2])
+    prefixes = [str(python.get("prefix", "")), str(python.get("base_prefix", "")), "/usr/local", "/usr"]
+    if environ.get("HOME"):
+        prefixes.append(posixpath.join(environ["HOME"], ".local"))
+    return site_folders(prefixes, minor, environ.get("PYTHONPATH", "").split(":"))
 
 
 class PidTarget(Target):
@@ -85,12 +141,15 @@ class PidTarget(Target):
     def __init__(self, pid: int, proc_root: str = "/proc") -> None:
         self.pid = pid
         self.proc_root = proc_root
+        #: The site folders (host paths, through /proc/PID/root) the last probe found; None before one.
+        self._sites: Optional[List[str]] = None
 
     @classmethod
     def matching(cls, pattern: str, proc_root: str = "/proc") -> PidTarget:
-        """The oldest process whose command line matches ``pattern`` (a server's master, not its workers)."""
+        """The oldest process whose command line matches ``pattern`` (a server's master, not its workers), leaving
+        out envcheck itself and the processes that started it."""
         try:
-            found = find_processes(pattern, proc_root, exclude=(os.getpid(),))
+            found = find_processes(pattern, proc_root, exclude=ancestors(os.getpid(), proc_root))
         except re.error as e:
             raise TargetError(f"--process-match {pattern!r}: not a valid regular expression ({e})") from e
         if not found:
@@ -156,7 +215,22 @@ class PidTarget(Target):
             raise TargetError(f"--pid {self.pid}: cannot read {root} ({e.strerror})") from e
         data["sources"]["python"]["detail"] = f"{interpreter} of process {self.pid}, read through {root}"
         self._add_kernel(data, root, environ)
+        self._sites = [root + p for p in _sites_of(data.get("python", {}), environ)]
         return data
+
+    def change_token(self) -> Optional[Hashable]:
+        """The PID and its start time, the set of libraries it maps, and the mtimes of the site folders the last
+        probe found (and of the distributions in them); None before a probe or when /proc cannot be read."""
+        if self._sites is None:
+            return None
+        try:
+            with open(self._path("stat"), "rb") as f:
+                start = parse_start_time(f.read())
+            with open(self._path("maps"), "rb") as f:
+                libraries = hash(parse_mapped_libraries(f.read()))
+        except (OSError, ValueError, IndexError):
+            return None
+        return (self.pid, start, libraries, folders_token(self._sites))
 
     def _add_kernel(self, data: Dict[str, Any], root: str, environ: Mapping[str, str]) -> None:
         """A process on this machine runs on this kernel: what a static tree cannot tell, /proc can."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Hashable, List, Optional, Sequence
 
 from envcheck import _subprocess
-from envcheck.targets.interface import Target, TargetError
+from envcheck.targets.interface import Target, TargetError, folders_token, site_folders
 
 # Runs first in the target: refuses interpreters the probe does not support before parsing the probe's source,
 # and is valid syntax in Python 2 too, so that an old interpreter gets a clear answer rather than a SyntaxError.
@@ -35,6 +35,8 @@ class PythonTarget(Target):
     def __init__(self, executable: str, timeout: float = 120.0) -> None:
         self.executable = executable
         self.timeout = timeout
+        #: The site folders of the interpreter as the last probe found them; None before one.
+        self._sites: Optional[List[str]] = None
 
     @property
     def name(self) -> str:
@@ -65,4 +67,18 @@ class PythonTarget(Target):
             raise TargetError(f"--python {exe}: the probe printed no JSON (is it a Python interpreter?)") from e
         if not isinstance(data, dict):
             raise TargetError(f"--python {exe}: the probe printed unexpected output")
+        python = data.get("python") or {}
+        minor = ".".join(str(python.get("version", "")).split(".")[:2])
+        self._sites = site_folders([str(python.get("prefix", "")), str(python.get("base_prefix", ""))], minor)
         return data
+
+    def change_token(self) -> Optional[Hashable]:
+        """The interpreter file's identity and mtime, and the mtimes of the site folders the last probe found (and
+        of the distributions in them); None before a probe."""
+        if self._sites is None:
+            return None
+        try:
+            st = os.stat(self.executable)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, folders_token(self._sites))

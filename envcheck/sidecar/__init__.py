@@ -1,0 +1,23 @@
+"""``envcheck sidecar``: watch a live environment, gate readiness on drift, export Prometheus metrics.
+
+``Checker`` compares the target with the lockfile (re-reading it only when its change token moves), ``State``
+holds what the endpoints show, ``make_app`` is the WSGI application over it, ``make_registry`` its metrics, and
+``serve`` wires them to a socket, a checking thread and the signals.
+"""
+
+from envcheck.sidecar.app import make_app
+from envcheck.sidecar.checker import Checker, CheckResult, State
+from envcheck.sidecar.metrics import SidecarCollector, make_registry
+from envcheck.sidecar.serve import DEFAULT_LISTEN, parse_listen, serve
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "CheckResult",
+    "Checker",
+    "SidecarCollector",
+    "State",
+    "make_app",
+    "make_registry",
+    "parse_listen",
+    "serve",
+]

@@ -1,0 +1,104 @@
+"""The sidecar's Prometheus metrics: one custom collector that reads the ``State`` at scrape time, on a registry of
+its own (nothing is registered at import, and the process's default registry is left alone).
+
+Names follow Prometheus conventions: ``envcheck_`` prefix, base units, ``_total`` counters, ``_info``
+pseudo-metrics valued 1. Label values are only rule ids, components, subjects (package and variable *names*),
+severities, risks, the lockfile's path and digest and the target's name: never a recorded or live value, which
+for an environment variable could be a secret.
+
+``envcheck_finding`` has one series per current finding (value 1), at most ``MAX_SERIES`` of them, most severe
+first. A finding that clears goes to 0 and stays there for ``CLEARED_KEEP_S`` (so that a scrape sees it clear),
+then its series is dropped. While the target is lost the findings of the last report it gave are kept.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import CollectorRegistry
+
+from envcheck import __version__
+from envcheck.findings import RISKS, Severity
+from envcheck.sidecar.checker import State
+
+#: Longest label value exported; a subject is a name, and a name this long is cut rather than trusted.
+MAX_LABEL = 200
+
+
+def _label(value: str) -> str:
+    return value if len(value) <= MAX_LABEL else value[: MAX_LABEL - 3] + "..."
+
+
+class SidecarCollector:
+    """Yields the sidecar's metric families from a ``State`` view, at each scrape."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        view = self.state.view()
+        last = view.last
+
+        build = InfoMetricFamily("envcheck_build", "envcheck's version and the Python it runs on.")
+        build.add_metric([], {"version": __version__, "python": platform.python_version()})
+        yield build
+
+        target = last.target if last is not None else ""
+        lock = InfoMetricFamily("envcheck_lockfile", "The lockfile the sidecar compares with, and the target.")
+        lock.add_metric([], {"lockfile": _label(view.lock_name), "digest": view.digest, "target": _label(target)})
+        yield lock
+
+        counts = {(s.label, r): 0 for s in Severity for r in RISKS}
+        if view.report is not None:
+            for f in view.report.findings:
+                for risk in f.risks:
+                    counts[f.severity.label, risk] += 1
+        findings = GaugeMetricFamily(
+            "envcheck_findings",
+            "Findings of the last report, per severity and risk (a finding with two risks counts in both).",
+            labels=["severity", "risk"],
+        )
+        for (severity, risk), n in counts.items():
+            findings.add_metric([severity, risk], n)
+        yield findings
+
+        finding = GaugeMetricFamily(
+            "envcheck_finding",
+            "1 for each current finding, 0 for a while after it cleared (at most 200 series, most severe first).",
+            labels=["rule", "component", "subject", "severity"],
+        )
+        for (rule, component, subject, severity), value in view.series:
+            finding.add_metric([rule, component, _label(subject), severity], value)
+        yield finding
+
+        yield GaugeMetricFamily(
+            "envcheck_ready", "1 when the last check found nothing at or above --fail-on.", value=int(view.ready)
+        )
+        yield GaugeMetricFamily(
+            "envcheck_target_up", "1 when the last check could inspect the target.", value=int(view.target_up)
+        )
+        yield GaugeMetricFamily(
+            "envcheck_last_check_timestamp_seconds",
+            "Unix time at which the last check ended (0 before the first).",
+            value=0.0 if last is None else last.started_at + last.duration_s,
+        )
+        yield GaugeMetricFamily(
+            "envcheck_last_check_duration_seconds",
+            "Wall time of the last check.",
+            value=0.0 if last is None else last.duration_s,
+        )
+        yield CounterMetricFamily("envcheck_checks", "Checks done.", value=view.checks_total)
+        yield CounterMetricFamily(
+            "envcheck_check_errors",
+            "Checks that could not inspect the target, or failed.",
+            value=view.errors_total,
+        )
+
+
+def make_registry(state: State) -> CollectorRegistry:
+    """A new registry holding only the sidecar's collector."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SidecarCollector(state))
+    return registry
