@@ -131,6 +131,20 @@ def main() -> int:
     }
     if proc_run.returncode == 0:
         fp_in = lockfile.read(inside)
+        rt = fp_in.gpu.torch
+        report["torch_in_process"] = (
+            None
+            if rt is None
+            else {
+                "version": rt.version,
+                "cuda": rt.cuda,
+                "cudnn": rt.cudnn,
+                "arch_list": list(rt.arch_list),
+                "allow_tf32_matmul": rt.allow_tf32_matmul,
+                "allow_tf32_cudnn": rt.allow_tf32_cudnn,
+                "float32_matmul_precision": rt.float32_matmul_precision,
+            }
+        )
         report["loaded"] = [
             " ".join((n.kind, n.vendor, n.package or "-", n.path.rsplit("/", 1)[-1], n.version, n.architecture))
             for n in fp_in.native.loaded
@@ -145,6 +159,7 @@ def main() -> int:
         "cuDNN 9.19 shipped": any(c.startswith("cudnn 9.19") for c in report["cuda_shipped"]),
         "sources agree": all(agree.values()),
         "loaded cudart": any(item.startswith("cudart") for item in report.get("loaded", [])),
+        "arch list recorded": "sm_90" in (report.get("torch_in_process") or {}).get("arch_list", []),
     }
     report["checks"] = checks
     text = json.dumps(report, indent=1)

@@ -8,6 +8,7 @@ import sysconfig
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 from envcheck import __version__
+from envcheck.collect.frameworks import torch_runtime
 from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.models import digest_models
 from envcheck.collect.native import LoadedLibrariesCollector
@@ -25,6 +26,7 @@ from envcheck.model import (
     Package,
     PythonInfo,
     Source,
+    TorchRuntime,
     from_data,
 )
 from envcheck.targets.interface import Target, TargetError
@@ -88,9 +90,11 @@ def take(
     mapped: Optional[Collected[Tuple[NativeLib, ...]]] = None
     owners = _owners(native.shipped)
     versions = {p.name: p.version for p in packages}
+    torch: Optional[TorchRuntime] = None
     if loaded and target.in_process:
         site_dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
         mapped = LoadedLibrariesCollector(site_dirs=site_dirs, owners=owners, versions=versions).collect()
+        torch = torch_runtime()
     elif not target.in_process:
         mapped = target.loaded_libraries(python, owners, versions)
     if mapped is not None:
@@ -113,6 +117,8 @@ def take(
         for section in ("cpu", "memory", "gpu"):
             sources[section] = Source(NOT_INSPECTED, target.hardware_note)
 
+    if torch is not None and "gpu" in values:
+        values["gpu"] = dataclasses.replace(values["gpu"], torch=torch)
     model_files = digest_models(models)
     sources["models"] = (
         Source(OK, f"{len(model_files)} files hashed") if models else Source(NOT_INSPECTED, "no --model given")

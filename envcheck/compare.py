@@ -14,9 +14,11 @@ from envcheck.policy import Policy
 from envcheck.rules.environment import compare_env, compare_models
 from envcheck.rules.hardware import compare_cpu, compare_gpu, compare_memory, compare_native
 from envcheck.rules.interface import Change, Comparator
+from envcheck.rules.nvidia_require import compare_nvidia_require
 from envcheck.rules.packages import compare_packages
 from envcheck.rules.platform import compare_os, compare_python
 from envcheck.rules.rulebook import BY_ID
+from envcheck.rules.runtime import compare_runtime_gpu, compare_runtime_native
 from envcheck.rules.selfcheck import self_check
 
 #: (component, comparator), in report order before sorting by severity.
@@ -28,6 +30,9 @@ COMPARATORS: Tuple[Tuple[str, Comparator], ...] = (
     ("cpu", compare_cpu),
     ("memory", compare_memory),
     ("gpu", compare_gpu),
+    ("gpu", compare_runtime_gpu),
+    ("gpu", compare_nvidia_require),
+    ("native", compare_runtime_native),
     ("env", compare_env),
     ("models", compare_models),
 )

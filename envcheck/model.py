@@ -203,12 +203,28 @@ class CudaComponent:
 
 
 @dataclass(frozen=True)
+class TorchRuntime:
+    """What an already-imported torch says about itself (Python API inside the process only; nothing imported)."""
+
+    version: str = ""
+    cuda: str = ""
+    cudnn: str = ""
+    arch_list: Tuple[str, ...] = ()
+    """``torch.cuda.get_arch_list()``: the GPU architectures the build carries kernels for (``sm_90``...)."""
+    allow_tf32_matmul: Optional[bool] = None
+    allow_tf32_cudnn: Optional[bool] = None
+    float32_matmul_precision: str = ""
+
+
+@dataclass(frozen=True)
 class GpuInfo:
     driver_version: str = ""
     cuda_driver_version: str = ""
     """The highest CUDA version the driver supports, ``13.0``."""
     devices: Tuple[GpuDevice, ...] = ()
     cuda_shipped: Tuple[CudaComponent, ...] = ()
+    torch: Optional[TorchRuntime] = None
+    """Only when the snapshot ran inside a process that had imported torch."""
 
 
 @dataclass(frozen=True)

@@ -424,6 +424,59 @@ RULES: Tuple[Rule, ...] = (
         "upgrade the node's driver to >= {needed}, or install a {package} build for an older CUDA",
     ),
     Rule(
+        "gpu.arch.unsupported",
+        "gpu",
+        A,
+        5,
+        5,
+        "{subject}: the GPU's compute capability {actual} is not among the architectures {package} was built for "
+        '({archs}) — CUDA kernels fail with "no kernel image is available for execution on the device"',
+        "install a {package} build that includes sm_{cc_digits} (e.g. another CUDA variant), or serve on a GPU "
+        "with compute capability {expected}",
+    ),
+    Rule(
+        "gpu.require.unmet",
+        "gpu",
+        A,
+        5,
+        4,
+        "{subject}: the image requires {expected}, the node has {actual} — the NVIDIA container runtime refuses "
+        "to start the container",
+        "run on a node whose driver satisfies {expected}, or rebuild the image on a CUDA base that fits "
+        "the driver",
+    ),
+    Rule(
+        "gpu.require.disabled",
+        "gpu",
+        A,
+        2,
+        3,
+        "NVIDIA_DISABLE_REQUIRE: then {expected}, now {actual} — the container runtime no longer checks the "
+        "image's CUDA requirement against the driver, so a mismatch fails later, inside the model",
+        "unset NVIDIA_DISABLE_REQUIRE and let the runtime check NVIDIA_REQUIRE_CUDA",
+    ),
+    Rule(
+        "native.blas.duplicate",
+        "native",
+        P,
+        3,
+        2,
+        "{subject}: {count} different builds loaded in one process ({actual}) — each library computes with its "
+        "own kernels and thread pool: results depend on which one a call reaches, and threads oversubscribe",
+        "align the packages on one BLAS (the same numpy/scipy wheels' OpenBLAS), or limit threads with "
+        "threadpoolctl",
+    ),
+    Rule(
+        "native.loaded.mismatch",
+        "native",
+        AP,
+        3,
+        3,
+        "{subject}: the process loaded {actual}, but the installed package ships {expected} — another copy on the "
+        "library path (system folder, LD_LIBRARY_PATH) wins over the wheel's",
+        "remove the other copy from the library path, or set LD_LIBRARY_PATH so that the wheel's library loads",
+    ),
+    Rule(
         "gpu.driver.version",
         "gpu",
         P,

@@ -49,3 +49,12 @@ DISPATCH_FLAGS: FrozenSet[str] = frozenset(
         "i8mm",
     ]
 )
+
+#: GPU architectures PyTorch's release wheels carry kernels for, by CUDA variant (PyTorch release matrix,
+#: RELEASE.md "Release Compatibility Matrix" / the cuXYZ wheel build flags). Used when no in-process
+#: ``torch.cuda.get_arch_list()`` was recorded.
+TORCH_ARCHS: Dict[str, Tuple[str, ...]] = {
+    "12.6": ("5.0", "6.0", "7.0", "8.0", "8.6", "9.0"),
+    "12.8": ("7.0", "8.0", "8.6", "9.0", "10.0", "12.0"),
+    "13.0": ("7.5", "8.0", "8.6", "9.0", "10.0", "11.0", "12.0"),
+}

@@ -309,6 +309,56 @@ CASES: List[Tuple[str, Mutation, Policy, bool, set]] = [
     ),
     ("gpu-mig", gpu(mig_mode="Enabled"), Policy(), False, {("gpu.mig", "gpu")}),
     (
+        "gpu-cc-6.1-on-cu130",
+        gpu(name="Tesla P40", compute_capability="6.1"),
+        Policy(),
+        False,
+        {("gpu.model", "gpu"), ("gpu.arch.unsupported", "torch")},
+    ),
+    (
+        "gpu-cc-newer-than-build",
+        gpu(name="Future GPU", compute_capability="13.0"),
+        Policy(),
+        False,
+        {("gpu.model", "gpu")},
+    ),
+    (
+        "blas-duplicate",
+        lambda fp: r(
+            fp,
+            native=dataclasses.replace(
+                fp.native,
+                loaded=(
+                    BLAS,
+                    dataclasses.replace(
+                        BLAS,
+                        path="scipy.libs/libscipy_openblas-5f890258.so",
+                        package="scipy",
+                        version="0.3.31.dev",
+                    ),
+                ),
+            ),
+        ),
+        Policy(),
+        False,
+        {("native.blas.duplicate", "openblas")},
+    ),
+    (
+        "loaded-system-cudnn",
+        lambda fp: r(
+            fp,
+            native=dataclasses.replace(
+                fp.native,
+                loaded=(
+                    NativeLib("cudnn", "nvidia", "/usr/lib/x86_64-linux-gnu/libcudnn.so.9.14.0", "", "9.14.0"),
+                ),
+            ),
+        ),
+        Policy(),
+        False,
+        {("native.loaded.mismatch", "cudnn")},
+    ),
+    (
         "driver-too-old",
         section("gpu", driver_version="570.86.15", cuda_driver_version="12.8"),
         Policy(),
@@ -404,6 +454,7 @@ def test_gpu_count_dropped() -> None:
 
 def test_every_rule_has_a_case() -> None:
     covered = {rule for c in CASES for rule, _ in c[4]} | {"package.build.gpu_dropped", "gpu.count", "env.other"}
+    covered |= {"gpu.require.unmet", "gpu.require.disabled"}  # tests/rules/test_nvidia_require.py
     assert covered == {rule.id for rule in RULES}
 
 

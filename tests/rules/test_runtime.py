@@ -1,0 +1,100 @@
+"""GPU architectures and the native runtime a process really uses, replayed from the real H200 process."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+from typing import Any
+
+from envcheck import lockfile
+from envcheck.collect.frameworks import torch_runtime
+from envcheck.collect.native import loaded_libraries
+from envcheck.compare import compare
+from envcheck.model import TorchRuntime
+from envcheck.rules.runtime import arch_unsupported, blas_duplicates, loaded_mismatch
+from tests.conftest import H200
+
+PROCESS = json.loads((H200 / "torch-process.json").read_text())
+RUNTIME = json.loads((H200 / "runtime.json").read_text())["torch"]
+BASE = lockfile.read(H200 / "envcheck-in-torch.lock")
+SITE = "/opt/torch/.venv/lib/python3.12/site-packages"
+
+
+def fake_torch() -> Any:
+    """A module object answering as the real torch 2.11.0+cu130 did on the H200 (values recorded there)."""
+    cudnn = types.SimpleNamespace(
+        version=lambda: PROCESS["torch"]["cudnn"], allow_tf32=RUNTIME["allow_tf32_cudnn"]
+    )
+    return types.SimpleNamespace(
+        __version__=RUNTIME["version"],
+        version=types.SimpleNamespace(cuda=RUNTIME["cuda"]),
+        backends=types.SimpleNamespace(
+            cudnn=cudnn,
+            cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=RUNTIME["allow_tf32_matmul"])),
+        ),
+        cuda=types.SimpleNamespace(get_arch_list=lambda: PROCESS["torch"]["arch_list"]),
+        get_float32_matmul_precision=lambda: RUNTIME["float32_matmul_precision"],
+    )
+
+
+def test_torch_runtime_is_read_from_an_imported_torch_only() -> None:
+    assert torch_runtime({}) is None  # not imported: nothing is imported to find out
+    rt = torch_runtime({"torch": fake_torch()})
+    assert rt == TorchRuntime(
+        version="2.11.0+cu130",
+        cuda="13.0",
+        cudnn="9.19.0",
+        arch_list=("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"),
+        allow_tf32_matmul=False,
+        allow_tf32_cudnn=True,
+        float32_matmul_precision="highest",
+    )
+
+
+def test_a_broken_torch_does_not_break_the_snapshot() -> None:
+    broken = types.SimpleNamespace(__version__="2.0", version=None)
+    rt = torch_runtime({"torch": broken})
+    assert rt is not None and rt.version == "2.0" and rt.arch_list == ()
+
+
+def _with_gpu(cc: str, arch_list: tuple[str, ...] = ()) -> Any:
+    rt = TorchRuntime(version="2.11.0+cu130", cuda="13.0", arch_list=arch_list) if arch_list else None
+    devices = tuple(dataclasses.replace(d, compute_capability=cc) for d in BASE.gpu.devices)
+    return dataclasses.replace(BASE, gpu=dataclasses.replace(BASE.gpu, devices=devices, torch=rt))
+
+
+def test_h200_is_covered_by_the_cu130_build() -> None:
+    assert list(arch_unsupported(BASE)) == []
+    assert list(arch_unsupported(_with_gpu("9.0", PROCESS["torch"]["arch_list"]))) == []
+
+
+def test_pascal_gpu_with_the_cu130_build_is_critical() -> None:
+    report = compare(BASE, _with_gpu("6.1"))
+    finding = next(f for f in report.findings if f.id == "gpu.arch.unsupported")
+    assert finding.severity.label == "critical"
+    assert "no kernel image is available" in finding.message
+    assert "per the release table for CUDA 13.0" in finding.message
+
+
+def test_recorded_arch_list_wins_over_the_table() -> None:
+    (change,) = arch_unsupported(_with_gpu("8.9", ("sm_80", "sm_90")))
+    assert "per torch.cuda.get_arch_list()" in change.fields["archs"]
+    assert list(arch_unsupported(_with_gpu("8.0", ("sm_80", "sm_90")))) == []
+
+
+def test_the_real_process_loaded_two_openblas_builds() -> None:
+    owners = {
+        "numpy.libs/libscipy_openblas64_-61654e39.so": "numpy",
+        "scipy.libs/libscipy_openblas-5f890258.so": "scipy",
+    }
+    libs = loaded_libraries(PROCESS["mapped_libraries"], [SITE], owners)
+    fp = dataclasses.replace(BASE, native=dataclasses.replace(BASE.native, loaded=libs))
+    (change,) = blas_duplicates(fp)
+    assert change.subject == "openblas" and change.fields["count"] == "2"
+    assert "numpy" in change.actual and "scipy" in change.actual
+
+
+def test_wheel_cudnn_loaded_is_fine_system_cudnn_is_not() -> None:
+    assert list(loaded_mismatch(BASE)) == []  # the real process loaded the wheel's cuDNN
+    assert compare(BASE, BASE, self_checks=True).findings == ()
