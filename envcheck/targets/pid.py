@@ -260,7 +260,9 @@ class PidTarget(Target):
         return (
             CpuCollector(self.proc_root, pid, root),
             MemoryCollector(self.proc_root, pid, root),
-            GpuCollector(packages=packages),
+            # The sidecar is usually not given the model server's GPU, so NVML here sees nothing; the driver's
+            # /proc files as the target's mount namespace shows them are the fallback that still works.
+            GpuCollector(packages=packages, proc_root=posixpath.join(root, "proc")),
         )
 
     def loaded_libraries(

@@ -249,3 +249,17 @@ def test_root_reads_a_copied_interpreter(tmp_path: Path) -> None:
     assert fp.python.best_tag == capture.take(PythonTarget(sys.executable)).python.best_tag
     assert fp.source("cpu").status == "not inspected"
     assert fp.os.libc_family == "glibc"
+
+
+def test_pid_target_reads_the_gpu_driver_through_the_targets_root(tmp_path: Path) -> None:
+    """A sidecar without the GPU (no NVML, no nvidia-smi here) still sees the driver through the model server's
+    mount namespace: /proc/PID/root/proc/driver/nvidia, replayed from the H200."""
+    from envcheck.collect.gpu import GpuCollector
+    from tests.conftest import H200
+
+    shutil.copytree(H200 / "proc-driver-nvidia", tmp_path / "4242/root/proc/driver/nvidia")
+    target = PidTarget(4242, proc_root=str(tmp_path))
+    gpu = next(c for c in target.hardware(()) if isinstance(c, GpuCollector)).collect()
+    assert gpu.source.status == "ok" and gpu.source.detail.startswith("/proc/driver/nvidia")
+    assert gpu.value.driver_version == "580.159.04"
+    assert [d.name for d in gpu.value.devices] == ["NVIDIA H200"]
