@@ -26,6 +26,15 @@ from envcheck.sidecar.serve import HttpServer, parse_head
 from tests.sidecar.test_checker import BASE, FakeTarget, expected_fp
 
 
+def _runner() -> CliRunner:
+    """stderr kept apart from stdout: the default from click 8.2, ``mix_stderr=False`` before (Python 3.9)."""
+    import inspect
+
+    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    return CliRunner()
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -111,7 +120,7 @@ def lock(tmp_path: Path) -> Path:
 
 
 def invoke(*args: str) -> Any:
-    return CliRunner().invoke(cli, ["sidecar", *args])
+    return _runner().invoke(cli, ["sidecar", *args])
 
 
 @pytest.mark.parametrize(
