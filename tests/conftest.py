@@ -59,6 +59,18 @@ def build_wheel(
     return wheel
 
 
+def install_wheels(python: Path, *requirements: str, find_links: Optional[Path] = None) -> None:
+    """Install into the venv of ``python`` with the real pip, offline (``pip --python``)."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index"]
+    if find_links is not None:
+        args += ["--find-links", str(find_links)]
+    done = subprocess.run([*args, *requirements], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def make_dist_info(
     site: Path, name: str, version: str, *, extra: Optional[Dict[str, str]] = None
 ) -> Tuple[Path, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from envcheck import lockfile
-from tests.conftest import build_wheel
+from tests.conftest import build_wheel, install_wheels
 
 TOKEN = "glpat-PLANTED-TOKEN-9f8e7d"
 
@@ -32,11 +32,8 @@ def small_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = root / "venv"
     venv.EnvBuilder(with_pip=False).create(env)
     python = env / "bin" / "python"
-    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index"]
-    done = run(*pip, "--find-links", str(wheels), "alpha", "gamma-lib")
-    assert done.returncode == 0, done.stderr
-    done = run(*pip, str(delta))  # from a file: pip records a direct_url.json
-    assert done.returncode == 0, done.stderr
+    install_wheels(python, "alpha", "gamma-lib", find_links=wheels)
+    install_wheels(python, str(delta))  # from a file: pip records a direct_url.json
     # A credential in a direct URL, as a private index or git host would leave it.
     direct = next((env / "lib").glob("python3*/site-packages/delta-3.0.dist-info/direct_url.json"))
     data = json.loads(direct.read_text())
@@ -146,20 +143,7 @@ def test_python_target_in_the_oldest_interpreter(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     build_wheel(wheels, "oldlib", "0.9")
     python = env / "bin" / "python"
-    done = run(
-        sys.executable,
-        "-m",
-        "pip",
-        "--python",
-        str(python),
-        "install",
-        "-q",
-        "--no-index",
-        "--find-links",
-        str(wheels),
-        "oldlib",
-    )
-    assert done.returncode == 0, done.stderr
+    install_wheels(python, "oldlib", find_links=wheels)
     out = tmp_path / "old.lock"
     proc = run(sys.executable, "-m", "envcheck", "snapshot", "--python", str(python), "-o", str(out))
     assert proc.returncode == 0, proc.stderr

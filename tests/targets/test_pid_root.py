@@ -21,7 +21,7 @@ from envcheck.targets.pid import PidTarget, find_processes, parse_environ
 from envcheck.targets.python import PythonTarget
 from envcheck.targets.root import RootTarget
 from envcheck.targets.rootfs import resolve
-from tests.conftest import build_wheel
+from tests.conftest import build_wheel, install_wheels
 
 SECRET = "sk-live-PLANTED-IN-PROCESS-ENV"
 MARK = "envcheck-test-server-7f3a"
@@ -40,20 +40,7 @@ def server_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = root / "venv"
     venv.EnvBuilder(with_pip=False).create(env)
     python = env / "bin" / "python"
-    done = run(
-        sys.executable,
-        "-m",
-        "pip",
-        "--python",
-        str(python),
-        "install",
-        "-q",
-        "--no-index",
-        "--find-links",
-        str(wheels),
-        "servelib",
-    )
-    assert done.returncode == 0, done.stderr
+    install_wheels(python, "servelib", find_links=wheels)
     return python
 
 
