@@ -8,6 +8,7 @@ import sysconfig
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 from envcheck import __version__
+from envcheck.collect.cuda import cuda_shipped
 from envcheck.collect.frameworks import torch_runtime
 from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.models import digest_models
@@ -33,9 +34,8 @@ from envcheck.targets.interface import Target, TargetError
 
 T = TypeVar("T")
 
-#: Builds the hardware collectors for a snapshot, given the packages found (the GPU section reads CUDA
-#: versions from them). Tests pass their own to replay recorded machines.
-HardwareFactory = Callable[[Tuple[Package, ...]], Sequence[Collector[Any]]]
+#: Builds the hardware collectors for a snapshot. Tests pass their own to replay recorded machines.
+HardwareFactory = Callable[[], Sequence[Collector[Any]]]
 
 
 def _section(cls: Type[T], raw: Mapping[str, Any], key: str) -> T:
@@ -108,7 +108,7 @@ def take(
 
     values: Dict[str, Any] = {}
     if target.shows_hardware:
-        for collector in (hardware or target.hardware)(packages):
+        for collector in (hardware or target.hardware)():
             result: Collected[Any] = _safe_collect(collector)
             if result.value is not None:
                 values[collector.section] = result.value
@@ -117,8 +117,9 @@ def take(
         for section in ("cpu", "memory", "gpu"):
             sources[section] = Source(NOT_INSPECTED, target.hardware_note)
 
-    if torch is not None and "gpu" in values:
-        values["gpu"] = dataclasses.replace(values["gpu"], torch=torch)
+    if "gpu" in values:
+        shipped = cuda_shipped(packages, native.builds, env.variables)
+        values["gpu"] = dataclasses.replace(values["gpu"], cuda_shipped=shipped, torch=torch)
     model_files = digest_models(models)
     sources["models"] = (
         Source(OK, f"{len(model_files)} files hashed") if models else Source(NOT_INSPECTED, "no --model given")

@@ -142,10 +142,29 @@ class NativeLib:
 
 
 @dataclass(frozen=True)
+class PackageBuild:
+    """How an installed package's native code was built, as its own files state it (read as data, never
+    imported or loaded)."""
+
+    package: str
+    source: str
+    """The file it was read from, relative to the package's site-packages folder."""
+    cuda: str = ""
+    """The CUDA version the package was compiled with (``torch/version.py``); empty for a build without CUDA."""
+    simd_baseline: Tuple[str, ...] = ()
+    """SIMD features every code path assumes, in the package's own names (numpy's ``X86_V2``, ``SSE3``,
+    ``ASIMD``): a CPU without one of them cannot import the package."""
+    simd_dispatch: Tuple[str, ...] = ()
+    """SIMD features the package carries extra kernels for, chosen at run time when the CPU has them."""
+
+
+@dataclass(frozen=True)
 class NativeInfo:
     shipped: Tuple[NativeLib, ...] = ()
     loaded: Tuple[NativeLib, ...] = ()
     """Only when the snapshot ran inside the inspected process (Python API) or read its /proc/PID/maps."""
+    builds: Tuple[PackageBuild, ...] = ()
+    """What numpy's and torch's own files say about their builds (SIMD baseline and dispatch, CUDA version)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +178,8 @@ class CpuInfo:
     flags: Tuple[str, ...] = ()
     """Sorted instruction-set flags (/proc/cpuinfo ``flags`` or ``Features``)."""
     isa_level: str = ""
-    """``x86-64-v1`` .. ``x86-64-v4``; empty on other architectures."""
+    """``x86-64-v1`` .. ``x86-64-v4``, or on aarch64 ``armv8.0-a`` .. ``armv9.0-a`` (``envcheck.isa``); empty on
+    other architectures or when not even the first level's flags are present."""
     logical_cpus: int = 0
     physical_cores: int = 0
     affinity: str = ""
@@ -199,7 +219,8 @@ class CudaComponent:
     """``cuda-runtime``, ``cudnn``, ``nccl``, ``cublas``."""
     version: str
     package: str
-    """The distribution it was read from (``torch`` for a ``+cu130`` local version)."""
+    """The distribution it was read from (``torch`` for a ``+cu130`` local version); empty for the CUDA toolkit
+    of the image itself, named by its ``CUDA_VERSION`` variable (NVIDIA's CUDA base images set it)."""
 
 
 @dataclass(frozen=True)

@@ -575,6 +575,9 @@ def collect_packages(
     return packages, {"status": "ok", "detail": detail}, files_by_name
 
 
+#: How the native section is read, for its source line.
+NATIVE_DETAIL = "files listed in RECORD, system library folders, numpy's and torch's build files"
+
 # --- native libraries shipped -----------------------------------------------------------------------------------
 
 #: (pattern on the file name, kind, vendor). First match wins.
@@ -685,6 +688,74 @@ def system_library_dirs(root: str = "/", machine: str = "") -> List[str]:
     return [os.path.join(root, rel) for rel in rels if os.path.isdir(os.path.join(root, rel))]
 
 
+# --- how numpy and torch were built ------------------------------------------------------------------------------
+
+# numpy writes its build's baseline and dispatch lists into the messages of _multiarray_umath (npy_cpu_features.c):
+# the same lists numpy.show_runtime() prints, read without importing numpy.
+_NUMPY_BASELINE = (b"NumPy was built with baseline optimizations: \n(", re.compile(rb"([A-Z0-9_ ]*)\)"))
+_NUMPY_DISPATCH = (b"not part of the dispatched optimizations\n(", re.compile(rb"([A-Z0-9_ ]*)\)\."))
+_TORCH_CUDA = re.compile(r"^cuda\s*(?::[^=\n]*)?=\s*(?:'([^'\n]*)'|\"([^\"\n]*)\"|None)\s*$", re.M)
+
+
+def numpy_simd(path: str, limit: int = 256 << 20) -> Tuple[List[str], List[str]]:
+    """numpy's SIMD (baseline, dispatch) feature lists from its ``_multiarray_umath`` binary; empty when absent."""
+    import mmap
+
+    out = []  # type: List[List[str]]
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0 or size > limit:
+            return [], []
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            for marker, pattern in (_NUMPY_BASELINE, _NUMPY_DISPATCH):
+                at = mm.find(marker)
+                m = pattern.match(mm, at + len(marker)) if at >= 0 else None
+                out.append(m.group(1).decode("ascii").split() if m else [])
+    return out[0], out[1]
+
+
+def parse_torch_cuda(text: str) -> Optional[str]:
+    """The ``cuda`` of a torch/version.py (``'13.0'``; empty for ``None``, a CPU build); None when it has none."""
+    m = _TORCH_CUDA.search(text)
+    if not m:
+        return None
+    return m.group(1) or m.group(2) or ""
+
+
+def collect_builds(files_by_name: Dict[str, Tuple[str, List[str]]]) -> List[Dict[str, Any]]:
+    """What numpy's and torch's own files say about their builds: numpy's SIMD lists, torch's CUDA version."""
+    builds = []  # type: List[Dict[str, Any]]
+    if "numpy" in files_by_name:
+        folder = files_by_name["numpy"][0]
+        for sub in ("numpy/_core", "numpy/core"):  # numpy 2 moved core to _core
+            try:
+                names = sorted(os.listdir(os.path.join(folder, sub)))
+            except OSError:
+                continue
+            binary = next((n for n in names if n.startswith("_multiarray_umath") and _SHARED.search(n)), None)
+            if binary is None:
+                continue
+            rel = sub + "/" + binary
+            try:
+                baseline, dispatch = numpy_simd(os.path.join(folder, rel))
+            except (OSError, ValueError):
+                break
+            if baseline or dispatch:
+                builds.append(
+                    {"package": "numpy", "source": rel, "simd_baseline": baseline, "simd_dispatch": dispatch}
+                )
+            break
+    if "torch" in files_by_name:
+        rel = "torch/version.py"
+        try:
+            cuda = parse_torch_cuda(_read_text(os.path.join(files_by_name["torch"][0], rel), 1 << 16))
+        except (OSError, UnicodeDecodeError):
+            cuda = None
+        if cuda is not None:
+            builds.append({"package": "torch", "source": rel, "cuda": cuda})
+    return [{k: v for k, v in b.items() if v or k in ("package", "source")} for b in builds]
+
+
 # --- timezone ---------------------------------------------------------------------------------------------------
 
 
@@ -739,8 +810,8 @@ def probe(path: Optional[List[str]] = None, extra_env: Iterable[str] = (), root:
     try:
         versions = {p["name"]: p["version"] for p in out["packages"]}
         shipped = collect_native_shipped(files_by_name, versions, system_library_dirs(root))
-        out["native"] = {"shipped": shipped}
-        sources["native"] = {"status": "ok", "detail": "files listed in RECORD, system library folders"}
+        out["native"] = {"shipped": shipped, "builds": collect_builds(files_by_name)}
+        sources["native"] = {"status": "ok", "detail": NATIVE_DETAIL}
     except Exception as e:
         out["native"] = {}
         sources["native"] = {"status": "unavailable", "detail": _describe(e)}

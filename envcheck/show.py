@@ -42,9 +42,9 @@ def summary(fp: Fingerprint) -> List[str]:
         lines.append(
             f"gpu      {len(g.devices)} x {names}, driver {g.driver_version}, CUDA {g.cuda_driver_version}"
         )
-    shipped = ", ".join(f"{c.component} {c.version}" for c in fp.gpu.cuda_shipped)
+    shipped = ", ".join(f"{c.component} {c.version} ({c.package or 'CUDA_VERSION'})" for c in fp.gpu.cuda_shipped)
     if shipped:
-        lines.append(f"cuda     shipped by packages: {shipped}")
+        lines.append(f"cuda     shipped: {shipped}")
     lines.append(f"env      {len(fp.env.variables)} variables, timezone {fp.env.timezone or 'unknown'}")
     if fp.models:
         lines.append(f"models   {len(fp.models)} files")
@@ -77,6 +77,13 @@ def render_text(fp: Fingerprint) -> str:
                 extra = " ".join(x for x in (lib.version, lib.architecture) if x)
                 owner = f" [{lib.package}]" if lib.package else ""
                 out.append(f"  {label:<7} {lib.kind:<11} {lib.vendor:<9} {lib.path}{owner} {extra}".rstrip())
+    if fp.native.builds:
+        out.append("package builds:")
+        for b in fp.native.builds:
+            facts = [f"CUDA {b.cuda}" if b.cuda else ""]
+            facts.append(f"SIMD baseline {' '.join(b.simd_baseline)}" if b.simd_baseline else "")
+            facts.append(f"dispatch {' '.join(b.simd_dispatch)}" if b.simd_dispatch else "")
+            out.append(f"  {b.package:<11} {'; '.join(f for f in facts if f) or 'no CUDA'} ({b.source})")
     if fp.env.variables or fp.env.redacted:
         out.append("environment:")
         for name, value in fp.env.variables.items():

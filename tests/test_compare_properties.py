@@ -36,6 +36,7 @@ from envcheck.model import (
     NativeLib,
     OsInfo,
     Package,
+    PackageBuild,
     PythonInfo,
     Source,
 )
@@ -241,7 +242,18 @@ native_lib = st.builds(
     version=st.sampled_from(["", "0.3.27", "0.3.30", "2024.1"]),
     architecture=st.sampled_from(["", "Haswell", "SkylakeX", "Zen"]),
 )
-native_info = st.builds(NativeInfo, shipped=_tuple(native_lib, 3), loaded=_tuple(native_lib, 2))
+_simd = st.lists(st.sampled_from(["SSE3", "X86_V2", "X86_V3", "X86_V4", "AVX512_SPR", "ASIMD", "SVE", "RVV"]))
+package_build = st.builds(
+    PackageBuild,
+    package=st.sampled_from(["numpy", "torch"]),
+    source=st.sampled_from(["torch/version.py", "numpy/_core/_multiarray_umath.so"]),
+    cuda=st.sampled_from(["", "12.8", "13.0"]),
+    simd_baseline=_simd.map(tuple),
+    simd_dispatch=_simd.map(tuple),
+)
+native_info = st.builds(
+    NativeInfo, shipped=_tuple(native_lib, 3), loaded=_tuple(native_lib, 2), builds=_tuple(package_build, 2)
+)
 
 _flags = st.lists(
     st.sampled_from(["sse2", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "amx_tile", "asimd"]),
@@ -256,7 +268,7 @@ cpu_info = st.builds(
     model=st.one_of(st.none(), st.integers(0, 255)),
     stepping=st.one_of(st.none(), st.integers(0, 15)),
     flags=_flags,
-    isa_level=st.sampled_from(["", "x86-64-v1", "x86-64-v2", "x86-64-v3", "x86-64-v4"]),
+    isa_level=st.sampled_from(["", "x86-64-v1", "x86-64-v2", "x86-64-v3", "x86-64-v4", "armv8.2-a", "armv9.0-a"]),
     logical_cpus=st.integers(0, 512),
     physical_cores=st.integers(0, 256),
     affinity=st.sampled_from(["", "0-15", "0,2,4"]),

@@ -307,6 +307,110 @@ def test_timezone_from_localtime_link(tmp_path: Path) -> None:
     )
 
 
+# --- how numpy and torch were built ------------------------------------------------------------------------------
+
+SIMD = Path(__file__).resolve().parents[1] / "fixtures" / "numpy-simd"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "baseline", "dispatch"),
+    [
+        (
+            "numpy-1.26.4-x86_64",
+            "SSE SSE2 SSE3",
+            "SSSE3 SSE41 POPCNT SSE42 AVX F16C FMA3 AVX2 AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX "
+            "AVX512_CLX AVX512_CNL AVX512_ICL",
+        ),
+        (
+            "numpy-2.3.5-x86_64",
+            "SSE SSE2 SSE3",
+            "SSSE3 SSE41 POPCNT SSE42 AVX F16C FMA3 AVX2 AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX "
+            "AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
+        ),
+        ("numpy-2.3.5-aarch64", "NEON NEON_FP16 NEON_VFPV4 ASIMD", "ASIMDHP ASIMDFHM SVE"),
+        # numpy >= 2.4 groups x86 features into the psABI levels; these lists match what numpy.show_runtime()
+        # printed for numpy 2.5.2 on the H200 (baseline X86_V2; X86_V3 X86_V4 AVX512_ICL AVX512_SPR found).
+        ("numpy-2.5.5-x86_64", "X86_V2", "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"),
+    ],
+    ids=lambda v: v if v.startswith("numpy") else None,
+)
+def test_numpy_simd_lists_from_real_wheel_binaries(fixture: str, baseline: str, dispatch: str) -> None:
+    assert probe.numpy_simd(str(SIMD / f"{fixture}.bin")) == (baseline.split(), dispatch.split())
+
+
+def test_numpy_simd_of_a_binary_without_the_messages(tmp_path: Path) -> None:
+    (tmp_path / "x.so").write_bytes(b"\x7fELF" + b"\0" * 100)
+    (tmp_path / "empty.so").write_bytes(b"")
+    assert probe.numpy_simd(str(tmp_path / "x.so")) == ([], [])
+    assert probe.numpy_simd(str(tmp_path / "empty.so")) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # as tools/generate_torch_version.py writes it (torch 2.x)
+        (
+            "from typing import Optional\n\n__all__ = ['__version__', 'debug', 'cuda', 'git_version', 'hip']\n"
+            "__version__ = '2.9.1+cu130'\ndebug = False\ncuda: Optional[str] = '13.0'\n"
+            "git_version = 'abc'\nhip: Optional[str] = None\n",
+            "13.0",
+        ),
+        ("cuda: Optional[str] = None\nhip: Optional[str] = '6.2.41133'\n", ""),
+        ("__version__ = '1.13.1+cu117'\ncuda = '11.7'\n", "11.7"),
+        ('cuda = "12.1"\n', "12.1"),
+        ("# cuda = '9.0'\nversion = 1\n", None),
+    ],
+    ids=["torch-2.x", "cpu-or-rocm", "torch-1.x", "double-quotes", "none"],
+)
+def test_parse_torch_cuda(text: str, expected: object) -> None:
+    assert probe.parse_torch_cuda(text) == expected
+
+
+def test_collect_builds_reads_numpy_and_torch_files(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    make_dist_info(site, "numpy", "2.5.5")
+    make_dist_info(site, "torch", "2.9.1")
+    (site / "numpy/_core").mkdir(parents=True)
+    (site / "numpy/_core/_multiarray_tests.cpython-312-x86_64-linux-gnu.so").write_bytes(b"not this one")
+    binary = "_multiarray_umath.cpython-312-x86_64-linux-gnu.so"
+    shutil.copy(SIMD / "numpy-2.5.5-x86_64.bin", site / "numpy/_core" / binary)
+    (site / "torch").mkdir()
+    (site / "torch/version.py").write_text("cuda: Optional[str] = '12.8'\n")
+    _, _, files = probe.collect_packages([str(site)])
+    assert probe.collect_builds(files) == [
+        {
+            "package": "numpy",
+            "source": f"numpy/_core/{binary}",
+            "simd_baseline": ["X86_V2"],
+            "simd_dispatch": ["X86_V3", "X86_V4", "AVX512_ICL", "AVX512_SPR"],
+        },
+        {"package": "torch", "source": "torch/version.py", "cuda": "12.8"},
+    ]
+
+
+def test_collect_builds_numpy_1x_layout_and_cpu_torch(tmp_path: Path) -> None:
+    make_dist_info(tmp_path, "numpy", "1.26.4")
+    make_dist_info(tmp_path, "torch", "2.9.1+cpu")
+    (tmp_path / "numpy/core").mkdir(parents=True)
+    shutil.copy(SIMD / "numpy-1.26.4-x86_64.bin", tmp_path / "numpy/core/_multiarray_umath.cpython-311-x86_64.so")
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch/version.py").write_text("cuda: Optional[str] = None\n")
+    _, _, files = probe.collect_packages([str(tmp_path)])
+    numpy, torch = probe.collect_builds(files)
+    assert numpy["source"] == "numpy/core/_multiarray_umath.cpython-311-x86_64.so"
+    assert numpy["simd_baseline"] == ["SSE", "SSE2", "SSE3"]
+    assert torch == {"package": "torch", "source": "torch/version.py"}  # a CPU build: no CUDA
+
+
+def test_collect_builds_without_the_files(tmp_path: Path) -> None:
+    make_dist_info(tmp_path, "numpy", "2.0.0")
+    make_dist_info(tmp_path, "torch", "2.0.0")
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch/version.py").write_bytes(b"\xff\xfe not utf-8")
+    _, _, files = probe.collect_packages([str(tmp_path)])
+    assert probe.collect_builds(files) == []
+
+
 # --- the probe in every interpreter -----------------------------------------------------------------------------
 
 

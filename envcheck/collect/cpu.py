@@ -12,15 +12,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from envcheck.collect.cgroup import Reader, read_cpu_quota, read_text
 from envcheck.collect.interface import Collected, Collector
+from envcheck.isa import isa_level
 from envcheck.model import OK, UNAVAILABLE, CpuInfo, Source
-
-#: x86-64 micro-architecture levels (System V psABI), as /proc/cpuinfo names the flags; each adds to the last.
-ISA_LEVELS: Tuple[Tuple[str, frozenset[str]], ...] = (
-    ("x86-64-v1", frozenset({"cmov", "cx8", "fpu", "fxsr", "mmx", "syscall", "sse", "sse2"})),
-    ("x86-64-v2", frozenset({"cx16", "lahf_lm", "popcnt", "pni", "ssse3", "sse4_1", "sse4_2"})),
-    ("x86-64-v3", frozenset({"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"})),
-    ("x86-64-v4", frozenset({"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"})),
-)
 
 #: aarch64 ``CPU implementer`` codes, as lscpu names them.
 ARM_IMPLEMENTERS = {
@@ -47,17 +40,6 @@ ARM_PARTS = {
     0xD84: "Neoverse-V3",
     0xD8E: "Neoverse-N3",
 }
-
-
-def isa_level(flags: Iterable[str]) -> str:
-    """The highest x86-64 level whose flags, and those of every lower level, are all present; empty if none."""
-    present = set(flags)
-    level = ""
-    for name, required in ISA_LEVELS:
-        if not required <= present:
-            break
-        level = name
-    return level
 
 
 def parse_cpu_list(text: str) -> Tuple[int, ...]:
@@ -135,7 +117,7 @@ def parse_cpuinfo(text: str) -> CpuInfo:
             model=_int(first.get("model")),
             stepping=_int(first.get("stepping")),
             flags=flags,
-            isa_level=isa_level(flags),
+            isa_level=isa_level(flags, "x86_64"),
             logical_cpus=len(blocks),
             physical_cores=len(cores),
         )
@@ -143,13 +125,15 @@ def parse_cpuinfo(text: str) -> CpuInfo:
     part = _int(first.get("CPU part"), 16)
     vendor = ARM_IMPLEMENTERS.get(implementer, first.get("CPU implementer", "")) if implementer is not None else ""
     name = ARM_PARTS.get(part, "") if implementer == 0x41 and part is not None else ""
+    features = tuple(sorted(set(first.get("Features", "").split())))
     return CpuInfo(
         vendor=vendor or first.get("vendor_id", ""),
         model_name=first.get("model name") or name or first.get("Hardware", ""),
         family=_int(first.get("CPU architecture")),
         model=part,
         stepping=_int(first.get("CPU revision")),
-        flags=tuple(sorted(set(first.get("Features", "").split()))),
+        flags=features,
+        isa_level=isa_level(features, "aarch64") if "CPU implementer" in first else "",
         logical_cpus=len(blocks),
         physical_cores=len(cores),
     )
@@ -233,7 +217,7 @@ class CpuCollector(Collector[CpuInfo]):
             model=info.model,
             stepping=info.stepping,
             flags=info.flags,
-            isa_level=info.isa_level if architecture in ("x86_64", "amd64", "AMD64", "") else "",
+            isa_level=isa_level(info.flags, architecture) if architecture else info.isa_level,
             logical_cpus=info.logical_cpus,
             physical_cores=physical,
             affinity=affinity,

@@ -8,7 +8,6 @@ describes the environment is kept: no temperatures, clocks, utilisation, process
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 import re
@@ -20,9 +19,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from envcheck import _subprocess
 from envcheck._subprocess import RunError
-from envcheck.collect.cuda import cuda_shipped
 from envcheck.collect.interface import Collected, Collector
-from envcheck.model import NONE_FOUND, OK, UNAVAILABLE, GpuDevice, GpuInfo, Package, Source
+from envcheck.model import NONE_FOUND, OK, UNAVAILABLE, GpuDevice, GpuInfo, Source
 
 NVIDIA_SMI_TIMEOUT_S = 10.0
 
@@ -280,12 +278,10 @@ class GpuCollector(Collector[GpuInfo]):
         nvml: Any = None,
         run: Optional[Callable[[], str]] = None,
         proc_root: str = "/proc",
-        packages: Tuple[Package, ...] = (),
     ) -> None:
         self._nvml = nvml  # a module with the pynvml API; None imports pynvml when collect() runs
         self._run = run if run is not None else run_nvidia_smi
         self._proc_root = proc_root
-        self._packages = packages
 
     def collect(self) -> Collected[GpuInfo]:
         """Try each source once, in order; the first that reads wins."""
@@ -295,23 +291,19 @@ class GpuCollector(Collector[GpuInfo]):
             ("/proc/driver/nvidia", lambda: read_proc_driver_nvidia(self._proc_root)),
         )
         failures: List[Tuple[str, GpuSourceError]] = []
-        shipped = cuda_shipped(self._packages)
         for label, read in readers:
             try:
                 info = read()
             except GpuSourceError as e:
                 failures.append((label, e))
                 continue
-            info = dataclasses.replace(info, cuda_shipped=shipped)
             after = f" (after {_joined(failures)})" if failures else ""
             if not info.devices:
                 return Collected(info, Source(NONE_FOUND, f"{label}: no GPUs{after}"))
             return Collected(info, Source(OK, f"{label}{after}"))
         if all(e.absent for _, e in failures):
-            return Collected(
-                GpuInfo(cuda_shipped=shipped), Source(NONE_FOUND, f"no NVIDIA GPU: {_joined(failures)}")
-            )
-        return Collected(GpuInfo(cuda_shipped=shipped), Source(UNAVAILABLE, _joined(failures)))
+            return Collected(GpuInfo(), Source(NONE_FOUND, f"no NVIDIA GPU: {_joined(failures)}"))
+        return Collected(GpuInfo(), Source(UNAVAILABLE, _joined(failures)))
 
     def _from_nvml(self) -> GpuInfo:
         nvml = self._nvml

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from packaging.specifiers import SpecifierSet
 
-from envcheck.model import OK, Fingerprint, NativeLib
+from envcheck.isa import level_flags, level_rank, unsupported_features
+from envcheck.model import OK, CpuInfo, Fingerprint, NativeLib, PackageBuild
 from envcheck.policy import Policy
 from envcheck.rules.interface import Change
 from envcheck.rules.packages import parse_version
-from envcheck.rules.tables import CUDA_MIN_DRIVER, DISPATCH_FLAGS, ISA_REQUIREMENTS, LEVELS
+from envcheck.rules.tables import CUDA_MIN_DRIVER, DISPATCH_FLAGS, ISA_REQUIREMENTS
 
 
 def _gib(n: int) -> str:
@@ -44,21 +45,26 @@ def compare_native(expected: Fingerprint, actual: Fingerprint, policy: Policy) -
             yield Change("native.blas.version", subject, before, lib.version, package=lib.package)
 
 
-def _level_number(level: str) -> int:
-    return LEVELS.index(level) + 1 if level in LEVELS else 0
-
-
 def compare_cpu(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> Iterator[Change]:
     e, a = expected.cpu, actual.cpu
     before = {c.subject for c in isa_required(expected)}
     # A drift only: what the lockfile already had, or a package the model did not use, is the self-checks' job.
     required = [c for c in isa_required(actual) if c.subject not in before and expected.package(c.subject)]
     yield from required
-    lost = sorted(set(e.flags) & DISPATCH_FLAGS - set(a.flags))
-    if lost and not required and e.flags and a.flags:
-        yield Change(
-            "cpu.isa.lost", "instruction set", e.isa_level or "-", a.isa_level or "-", {"lost": " ".join(lost)}
-        )
+    same_architecture = not (e.architecture and a.architecture and e.architecture != a.architecture)
+    if not required and same_architecture and e.flags and a.flags:
+        # Dispatch-relevant flags, and every flag of the training CPU's level: a lower level is a loss too.
+        watched = DISPATCH_FLAGS | level_flags(e.isa_level)
+        lost = sorted(set(e.flags) & watched - set(a.flags))
+        if lost or level_rank(a.isa_level) < level_rank(e.isa_level):
+            kernels = _kernels_lost(actual.native.builds or expected.native.builds, e, a)
+            yield Change(
+                "cpu.isa.lost",
+                "instruction set",
+                e.isa_level or "-",
+                a.isa_level or "-",
+                {"lost": " ".join(lost) or "-", "kernels": kernels},
+            )
     if e.vendor and a.vendor and e.vendor != a.vendor:
         libs = [lib.vendor for lib in actual.native.shipped if lib.vendor in ("mkl",)]
         note = "MKL and oneDNN take " if libs or actual.package("torch") else ""
@@ -72,6 +78,17 @@ def compare_cpu(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> I
         )
 
 
+def _kernels_lost(builds: Iterable[PackageBuild], old: CpuInfo, new: CpuInfo) -> str:
+    """``numpy loses its X86_V4, AVX512_ICL kernels; `` for the recorded dispatch lists, or empty."""
+    parts = []
+    for build in builds:
+        had = set(build.simd_dispatch) - set(unsupported_features(build.simd_dispatch, old.flags))
+        gone = [f for f in unsupported_features(build.simd_dispatch, new.flags) if f in had]
+        if gone:
+            parts.append(f"{build.package} loses its {', '.join(gone)} kernels; ")
+    return "".join(parts)
+
+
 def _usable(fp: Fingerprint) -> int:
     """Usable CPUs in millicores: affinity, capped by the cgroup quota."""
     count = fp.cpu.affinity_count or fp.cpu.logical_cpus
@@ -82,16 +99,41 @@ def _usable(fp: Fingerprint) -> int:
 
 
 def isa_required(actual: Fingerprint) -> Iterator[Change]:
-    """Installed packages whose baseline needs more than this CPU has (an illegal instruction at import)."""
+    """Installed packages whose baseline needs more than this CPU has: they cannot be imported here.
+
+    A package's own recorded baseline (numpy's build lists) is used where the snapshot has it, else the
+    ``ISA_REQUIREMENTS`` table (x86-64 only).
+    """
     cpu = actual.cpu
-    if not cpu.flags or cpu.architecture not in ("x86_64", "AMD64"):
+    if not cpu.flags:
+        return
+    recorded = {b.package: b for b in actual.native.builds if b.simd_baseline}
+    for name in sorted(recorded):
+        build = recorded[name]
+        missing = unsupported_features(build.simd_baseline, cpu.flags)
+        if missing and actual.package(name):
+            baseline = " ".join(build.simd_baseline)
+            yield Change(
+                "cpu.isa.required",
+                name,
+                baseline,
+                cpu.isa_level or "unknown",
+                {"needed": " ".join(missing)},
+                package=name,
+            )
+    if cpu.architecture not in ("x86_64", "AMD64"):
         return
     for name, spec, need in ISA_REQUIREMENTS:
         pkg = actual.package(name)
         version = parse_version(pkg.version) if pkg else None
-        if pkg is None or version is None or version not in SpecifierSet(spec, prereleases=True):
+        if (
+            name in recorded
+            or pkg is None
+            or version is None
+            or version not in SpecifierSet(spec, prereleases=True)
+        ):
             continue
-        ok = _level_number(cpu.isa_level) >= _level_number(need) if need in LEVELS else need in cpu.flags
+        ok = level_rank(cpu.isa_level) >= level_rank(need) if level_rank(need) else need in cpu.flags
         if not ok:
             yield Change(
                 "cpu.isa.required", name, need, cpu.isa_level or "unknown", {"needed": need}, package=name
@@ -156,18 +198,24 @@ def driver_too_old(fp: Fingerprint) -> Iterator[Change]:
     if driver is None:
         return
     worst: Dict[int, Tuple[str, str]] = {}
-    for comp in fp.gpu.cuda_shipped:
+    # Packages first: a wheel that needs the newer driver is the sharper finding than the image's toolkit.
+    for comp in sorted(fp.gpu.cuda_shipped, key=lambda c: (not c.package, c.package)):
         if comp.component != "cuda-runtime":
             continue
         cuda = _major(comp.version)
         if cuda is not None and cuda in CUDA_MIN_DRIVER and driver < CUDA_MIN_DRIVER[cuda]:
             worst.setdefault(cuda, (comp.version, comp.package))
     for cuda, (version, package) in sorted(worst.items()):
+        if package:
+            origin, downgrade = f"shipped by {package}", f"install a {package} build for an older CUDA"
+        else:
+            origin = "the image's CUDA toolkit (CUDA_VERSION)"
+            downgrade = "build the image on a CUDA base the driver supports"
         yield Change(
             "gpu.driver.too_old",
             "driver",
             "",
             fp.gpu.driver_version,
-            {"cuda": version, "needed": str(CUDA_MIN_DRIVER[cuda]), "package": package},
+            {"cuda": version, "needed": str(CUDA_MIN_DRIVER[cuda]), "origin": origin, "downgrade": downgrade},
             package=package,
         )

@@ -314,8 +314,9 @@ RULES: Tuple[Rule, ...] = (
         A,
         5,
         5,
-        "{subject} needs {needed}, this CPU is {actual} — importing it stops with an illegal instruction",
-        "serve on a CPU with {needed} (then {expected}), or install a build of {subject} for this CPU",
+        "{subject} needs {needed} (its baseline: {expected}), this CPU is {actual} — importing it fails (numpy "
+        "refuses to load; other builds stop with an illegal instruction)",
+        "serve on a CPU with {needed}, or install a build of {subject} made for this CPU",
     ),
     Rule(
         "cpu.isa.lost",
@@ -323,8 +324,8 @@ RULES: Tuple[Rule, ...] = (
         P,
         3,
         2,
-        "CPU features lost: {lost} (then {expected}, now {actual}) — libraries dispatch to other SIMD kernels "
-        "and results differ in the last bits",
+        "CPU features lost: {lost} (then {expected}, now {actual}) — {kernels}libraries dispatch to other SIMD "
+        "kernels and results differ in the last bits",
         "serve on a CPU of the training machine's generation",
     ),
     Rule(
@@ -419,9 +420,9 @@ RULES: Tuple[Rule, ...] = (
         A,
         5,
         5,
-        "driver {actual} is older than CUDA {cuda} needs (>= {needed}), shipped by {package} — CUDA "
-        "initialisation fails (driver too old / no kernel image)",
-        "upgrade the node's driver to >= {needed}, or install a {package} build for an older CUDA",
+        "driver {actual} is older than CUDA {cuda} needs (>= {needed}), {origin} — CUDA initialisation fails "
+        "(driver too old / no kernel image)",
+        "upgrade the node's driver to >= {needed}, or {downgrade}",
     ),
     Rule(
         "gpu.arch.unsupported",

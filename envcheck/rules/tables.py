@@ -9,12 +9,9 @@ from typing import Dict, FrozenSet, Tuple
 #: 12.x >= 525.60.13, 13.x >= 580).
 CUDA_MIN_DRIVER: Dict[int, int] = {11: 450, 12: 525, 13: 580}
 
-#: x86-64 micro-architecture levels, lowest first (System V psABI).
-LEVELS: Tuple[str, ...] = ("x86-64-v1", "x86-64-v2", "x86-64-v3", "x86-64-v4")
-
-#: (package, version specifier, what its x86-64 build needs: a level or a /proc/cpuinfo flag).
-#: numpy >= 2.4 raised its baseline to x86-64-v2 (numpy 2.4 release notes); TensorFlow's PyPI wheels are built
-#: with AVX since 1.6.
+#: (package, version specifier, what its x86-64 build needs: a level or a /proc/cpuinfo flag), for snapshots
+#: that do not hold the package's own build lists (``native.builds``, which win). numpy >= 2.4 raised its
+#: baseline to x86-64-v2 (numpy 2.4 release notes); TensorFlow's PyPI wheels are built with AVX since 1.6.
 ISA_REQUIREMENTS: Tuple[Tuple[str, str, str], ...] = (
     ("numpy", ">=2.4", "x86-64-v2"),
     ("tensorflow", ">=1.6", "avx"),
@@ -43,10 +40,16 @@ DISPATCH_FLAGS: FrozenSet[str] = frozenset(
         "amx_int8",
         "amx_tile",
         "asimd",
+        "asimdhp",
+        "asimddp",
+        "asimdfhm",
         "sve",
         "sve2",
+        "svebf16",
+        "svei8mm",
         "bf16",
         "i8mm",
+        "sme",
     ]
 )
 

@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from envcheck.collect.cpu import CpuCollector, format_cpu_list, parse_cpu_list
 from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.memory import MemoryCollector
-from envcheck.model import OK, CpuInfo, MemoryInfo, Package
+from envcheck.model import OK, CpuInfo, MemoryInfo
 from envcheck.targets.archive import ArchiveError, apply_layer_file, environ_from_config
 from envcheck.targets.interface import Target, TargetError
 from envcheck.targets.python import TOO_OLD_EXIT, probe_source
@@ -245,7 +245,7 @@ class ContainerTarget(Target):
         finally:
             docker_client.close()
 
-    def hardware(self, packages: Tuple[Package, ...]) -> Sequence[Collector[Any]]:
+    def hardware(self) -> Sequence[Collector[Any]]:
         """This machine's CPU and memory as the container sees them: the engine's limits replace our cgroup's."""
         from envcheck.collect.gpu import GpuCollector
 
@@ -262,7 +262,7 @@ class ContainerTarget(Target):
         return (
             ContainerCpuCollector(limits, note),
             ContainerMemoryCollector(limits, note),
-            GpuCollector(packages=packages),
+            GpuCollector(),
         )
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Dict, Hashable, Iterable, List,
 
 if TYPE_CHECKING:
     from envcheck.collect.interface import Collected, Collector
-    from envcheck.model import NativeLib, Package, PythonInfo
+    from envcheck.model import NativeLib, PythonInfo
 
 
 class TargetError(Exception):
@@ -40,13 +40,13 @@ class Target(ABC):
         """Why hardware is not inspected, when ``shows_hardware`` is false."""
         return f"a {self.kind} target does not show the hardware it will run on"
 
-    def hardware(self, packages: Tuple[Package, ...]) -> Sequence[Collector[Any]]:
+    def hardware(self) -> Sequence[Collector[Any]]:
         """The CPU, memory and GPU collectors for this target: by default, this machine's."""
         from envcheck.collect.cpu import CpuCollector
         from envcheck.collect.gpu import GpuCollector
         from envcheck.collect.memory import MemoryCollector
 
-        return (CpuCollector(), MemoryCollector(), GpuCollector(packages=packages))
+        return (CpuCollector(), MemoryCollector(), GpuCollector())
 
     def loaded_libraries(
         self, python: PythonInfo, owners: Mapping[str, str], versions: Mapping[str, str]

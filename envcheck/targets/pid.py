@@ -16,7 +16,7 @@ from typing import Any, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
 
 from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.native import LoadedLibrariesCollector
-from envcheck.model import NativeLib, Package, PythonInfo
+from envcheck.model import NativeLib, PythonInfo
 from envcheck.probe import detect_container, select_env
 from envcheck.targets.interface import Target, TargetError, folders_token, site_folders
 from envcheck.targets.rootfs import RootError, probe_root
@@ -251,7 +251,7 @@ class PidTarget(Target):
         os_data["container"] = detect_container(root, environ)
         data["sources"]["os"]["detail"] = f"files of process {self.pid} through {root}, kernel from /proc"
 
-    def hardware(self, packages: Tuple[Package, ...]) -> Sequence[Collector[Any]]:
+    def hardware(self) -> Sequence[Collector[Any]]:
         from envcheck.collect.cpu import CpuCollector
         from envcheck.collect.gpu import GpuCollector
         from envcheck.collect.memory import MemoryCollector
@@ -262,7 +262,7 @@ class PidTarget(Target):
             MemoryCollector(self.proc_root, pid, root),
             # The sidecar is usually not given the model server's GPU, so NVML here sees nothing; the driver's
             # /proc files as the target's mount namespace shows them are the fallback that still works.
-            GpuCollector(packages=packages, proc_root=posixpath.join(root, "proc")),
+            GpuCollector(proc_root=posixpath.join(root, "proc")),
         )
 
     def loaded_libraries(

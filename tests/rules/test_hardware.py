@@ -1,0 +1,119 @@
+"""CPU and CUDA rules fed by what packages' own files say (native.builds) and by the image's CUDA_VERSION.
+
+The base is the real H200 lockfile; numpy's lists are those numpy 2.5.2 reported there (numpy-show-runtime.txt)
+and those real wheels' binaries state (fixtures/numpy-simd).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+from envcheck.compare import compare
+from envcheck.findings import Severity
+from envcheck.isa import level_flags
+from envcheck.model import CpuInfo, CudaComponent, Fingerprint, PackageBuild
+from tests.rules.test_rulebook import BASE, r
+
+NUMPY_H200 = PackageBuild(
+    "numpy",
+    "numpy/_core/_multiarray_umath.cpython-312-x86_64-linux-gnu.so",
+    simd_baseline=("X86_V2",),
+    simd_dispatch=("X86_V3", "X86_V4", "AVX512_ICL", "AVX512_SPR"),
+)
+
+
+def with_builds(fp: Fingerprint, *builds: PackageBuild) -> Fingerprint:
+    return r(fp, native=dataclasses.replace(fp.native, builds=builds))
+
+
+def with_cpu(fp: Fingerprint, flags: Iterable[str], level: str, **changes: object) -> Fingerprint:
+    cpu = dataclasses.replace(fp.cpu, flags=tuple(sorted(flags)), isa_level=level, **changes)  # type: ignore[arg-type]
+    return r(fp, cpu=cpu)
+
+
+def test_numpy_baseline_from_its_build_names_the_missing_feature() -> None:
+    base = with_builds(BASE, NUMPY_H200)
+    old_cpu = with_cpu(base, set(base.cpu.flags) - {"popcnt", "sse4_2"}, "x86-64-v1")
+    (finding,) = compare(base, old_cpu).findings
+    assert (finding.id, finding.subject, finding.severity) == ("cpu.isa.required", "numpy", Severity.CRITICAL)
+    assert finding.message.startswith("numpy needs X86_V2 (its baseline: X86_V2), this CPU is x86-64-v1")
+    assert "install a build of numpy made for this CPU" in finding.remedy
+
+
+def test_a_recorded_baseline_wins_over_the_version_table() -> None:
+    # numpy 2.5.2 is >= 2.4 (table: x86-64-v2), but this build's own baseline is SSE3: it imports on a v1 CPU.
+    old_build = dataclasses.replace(NUMPY_H200, simd_baseline=("SSE", "SSE2", "SSE3"))
+    base = with_builds(BASE, old_build)
+    v1 = with_cpu(base, level_flags("x86-64-v1") | {"pni"}, "x86-64-v1")
+    ids = {f.id for f in compare(base, v1, self_checks=True).findings}
+    assert "cpu.isa.required" not in ids
+    assert "cpu.isa.lost" in ids
+    # without the recorded build the table applies
+    assert "cpu.isa.required" in {f.id for f in compare(BASE, with_builds(v1)).findings}
+
+
+def test_lost_avx512_names_the_numpy_kernels_that_go() -> None:
+    base = with_builds(BASE, NUMPY_H200)
+    epyc = with_cpu(base, {f for f in base.cpu.flags if not f.startswith(("avx512", "amx"))}, "x86-64-v3")
+    (finding,) = compare(base, epyc).findings
+    assert finding.id == "cpu.isa.lost"
+    assert "numpy loses its X86_V4, AVX512_ICL, AVX512_SPR kernels; " in finding.message
+    assert "(then x86-64-v4, now x86-64-v3)" in finding.message
+
+
+def test_a_level_drop_without_dispatch_flags_is_still_a_loss() -> None:
+    v2 = dataclasses.replace(
+        BASE, packages=(), cpu=CpuInfo("x86_64", flags=tuple(level_flags("x86-64-v2")), isa_level="x86-64-v2")
+    )
+    v1 = with_cpu(v2, level_flags("x86-64-v1"), "x86-64-v1")
+    (finding,) = compare(v2, v1).findings
+    assert finding.id == "cpu.isa.lost"
+    assert "CPU features lost: cx16 lahf_lm pni popcnt sse4_1 sse4_2 ssse3 (then x86-64-v2" in finding.message
+
+
+def test_aarch64_levels_and_sve() -> None:
+    n1 = {"fp", "asimd", "atomics", "asimdrdm", "crc32", "dcpop", "asimddp", "asimdhp", "lrcpc"}
+    v1 = n1 | {"jscvt", "fcma", "dit", "uscat", "ilrcpc", "flagm", "sve", "bf16", "i8mm"}
+    numpy_arm = PackageBuild(
+        "numpy",
+        "numpy/_core/x.so",
+        simd_baseline=("NEON", "NEON_FP16", "NEON_VFPV4", "ASIMD"),
+        simd_dispatch=("ASIMDHP", "ASIMDFHM", "SVE"),
+    )
+    graviton3 = with_builds(with_cpu(BASE, v1 | {"asimdfhm"}, "armv8.4-a", architecture="aarch64"), numpy_arm)
+    graviton2 = with_cpu(graviton3, n1, "armv8.2-a")
+    (finding,) = compare(graviton3, graviton2).findings
+    assert finding.id == "cpu.isa.lost"
+    assert finding.message.startswith(
+        "CPU features lost: asimdfhm bf16 dit fcma flagm i8mm ilrcpc jscvt sve uscat "
+        "(then armv8.4-a, now armv8.2-a)"
+    )
+    assert "numpy loses its ASIMDFHM, SVE kernels; " in finding.message
+    no_asimd = with_cpu(graviton3, {"fp"}, "")
+    assert {(f.id, f.subject) for f in compare(graviton3, no_asimd).findings} >= {("cpu.isa.required", "numpy")}
+
+
+def test_another_architecture_is_not_reported_as_lost_features() -> None:
+    arm = with_cpu(BASE, {"fp", "asimd", "sve"}, "armv8.0-a", architecture="aarch64")
+    assert "cpu.isa.lost" not in {f.id for f in compare(BASE, arm).findings}
+
+
+def _driver(fp: Fingerprint, driver: str, *shipped: CudaComponent) -> Fingerprint:
+    return r(fp, gpu=dataclasses.replace(fp.gpu, driver_version=driver, cuda_shipped=shipped))
+
+
+def test_the_images_cuda_version_against_an_old_driver() -> None:
+    image = CudaComponent("cuda-runtime", "13.0.1", "")
+    base = _driver(BASE, "580.159.04", image)
+    (finding,) = compare(base, _driver(base, "570.86.15", image)).findings
+    assert finding.id == "gpu.driver.too_old" and finding.severity == Severity.CRITICAL
+    assert "the image's CUDA toolkit (CUDA_VERSION)" in finding.message
+    assert finding.remedy.endswith("or build the image on a CUDA base the driver supports")
+
+
+def test_a_wheel_is_named_before_the_image_for_the_same_cuda() -> None:
+    shipped = (CudaComponent("cuda-runtime", "13.0.1", ""), CudaComponent("cuda-runtime", "13.0", "torch"))
+    base = _driver(BASE, "580.159.04", *shipped)
+    (finding,) = compare(base, _driver(base, "570.86.15", *shipped)).findings
+    assert "shipped by torch" in finding.message and "than CUDA 13.0 needs" in finding.message
