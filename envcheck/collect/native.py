@@ -1,17 +1,22 @@
 """Native libraries a process really loaded, from its /proc/PID/maps.
 
 The shipped libraries (what the environment's packages contain) come from the probe; this module adds the ones
-mapped into a live process. For the calling process itself it can also ask an OpenBLAS that is already loaded
-which kernels it chose (``openblas_get_corename``, as threadpoolctl does) without loading anything new.
+mapped into a live process, and which kernels each OpenBLAS among them chose (``openblas_get_corename``, as
+threadpoolctl asks): for the calling process itself from the library already loaded, without loading anything
+new; for another process (``--pid``) from a short-lived child that loads the same file on the same CPU.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import posixpath
+import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
+from envcheck._subprocess import RunError, run
 from envcheck.collect.interface import Collected, Collector
 from envcheck.model import NOT_INSPECTED, OK, UNAVAILABLE, NativeLib, Source
 from envcheck.probe import classify_library, library_version, openblas_version
@@ -72,6 +77,10 @@ def loaded_libraries(
     return tuple(libs)
 
 
+#: The functions OpenBLAS builds export to say which kernels they chose (threadpoolctl asks the same ones).
+CORENAME_SYMBOLS = ("openblas_get_corename", "scipy_openblas_get_corename64_", "scipy_openblas_get_corename")
+
+
 def openblas_corename(path: str) -> str:
     """The kernel set an OpenBLAS already loaded in this process chose; empty when unknown.
 
@@ -81,13 +90,48 @@ def openblas_corename(path: str) -> str:
         lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
     except OSError:
         return ""
-    for symbol in ("openblas_get_corename", "scipy_openblas_get_corename64_", "scipy_openblas_get_corename"):
+    for symbol in CORENAME_SYMBOLS:
         func = getattr(lib, symbol, None)
         if func is not None:
             func.restype = ctypes.c_char_p
             name = func()
             return name.decode("ascii", "replace") if name else ""
     return ""
+
+
+# Loads one library file and prints what its corename function answers; run in a child, never in envcheck.
+_CORENAME_CHILD = """\
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_LOCAL)
+for symbol in sys.argv[2:]:
+    func = getattr(lib, symbol, None)
+    if func is not None:
+        func.restype = ctypes.c_char_p
+        sys.stdout.write((func() or b"").decode("ascii", "replace"))
+        break
+"""
+
+
+def openblas_corename_of_file(path: str, coretype: str = "", *, timeout: float = 10.0) -> str:
+    """The kernel set the OpenBLAS at ``path`` picks on this machine, asked of a short-lived child process that
+    loads it; empty when that cannot be told (the library does not load here, no corename function, timeout).
+
+    For a process envcheck cannot call into (``--pid``): an OpenBLAS built with DYNAMIC_ARCH chooses its kernels
+    from the CPU and ``OPENBLAS_CORETYPE`` alone, so the child, on the same CPU and given the process's
+    ``coretype``, chooses what the process chose. The process itself is never touched; the library's code runs
+    only in the child, with one thread.
+    """
+    env = {"OPENBLAS_NUM_THREADS": "1", "PATH": os.defpath}
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    try:
+        done = run(
+            [sys.executable, "-I", "-S", "-c", _CORENAME_CHILD, path, *CORENAME_SYMBOLS], env=env, timeout=timeout
+        )
+    except RunError:
+        return ""
+    name = done.stdout.strip()
+    return name if done.returncode == 0 and name.isprintable() and len(name) <= 64 else ""
 
 
 class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
@@ -103,14 +147,18 @@ class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
         owners: Optional[dict[str, str]] = None,
         versions: Optional[dict[str, str]] = None,
         file_root: str = "",
+        corename: Optional[Callable[[str], str]] = None,
     ) -> None:
-        """``file_root`` is where the process's files are seen from here (``/proc/PID/root``)."""
+        """``file_root`` is where the process's files are seen from here (``/proc/PID/root``). ``corename`` tells
+        an OpenBLAS file's kernel set (a path as seen from here): by default ``openblas_corename`` for this very
+        process, nothing for another one."""
         self.file_root = file_root
         self.pid = pid
         self.proc_root = proc_root
         self.site_dirs = site_dirs
         self.owners = owners
         self.versions = versions
+        self.corename = corename if corename is not None or pid != "self" else openblas_corename
 
     def collect(self) -> Collected[Tuple[NativeLib, ...]]:
         maps = Path(self.proc_root, self.pid, "maps")
@@ -123,24 +171,19 @@ class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
         libs = loaded_libraries(
             parse_maps(text), self.site_dirs, self.owners, file_root=self.file_root, versions=self.versions
         )
-        if self.pid == "self":
-            libs = tuple(_with_corename(lib, self.site_dirs) for lib in libs)
+        if self.corename is not None:
+            libs = tuple(self._with_corename(lib, self.corename) for lib in libs)
         return Collected(libs, Source(OK, str(maps)))
 
-
-def _with_corename(lib: NativeLib, site_dirs: Sequence[str]) -> NativeLib:
-    if lib.vendor != "openblas":
-        return lib
-    full = lib.path
-    if not full.startswith("/"):
-        for site in site_dirs:
-            candidate = os.path.join(site, lib.path)
-            if os.path.exists(candidate):
-                full = candidate
-                break
-    core = openblas_corename(full)
-    if not core:
-        return lib
-    from dataclasses import replace
-
-    return replace(lib, architecture=core)
+    def _with_corename(self, lib: NativeLib, corename: Callable[[str], str]) -> NativeLib:
+        if lib.vendor != "openblas":
+            return lib
+        full = self.file_root + lib.path
+        if not lib.path.startswith("/"):
+            for site in self.site_dirs:
+                candidate = self.file_root + posixpath.join(site, lib.path)
+                if os.path.exists(candidate):
+                    full = candidate
+                    break
+        core = corename(full)
+        return replace(lib, architecture=core) if core else lib

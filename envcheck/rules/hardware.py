@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from packaging.specifiers import SpecifierSet
 
@@ -31,18 +31,35 @@ def compare_native(expected: Fingerprint, actual: Fingerprint, policy: Policy) -
         a, b = _vendors(old, kind), _vendors(new, kind)
         if a and b and a != b:
             yield Change(rule, kind, " + ".join(a), " + ".join(b))
-    old_blas: Dict[Tuple[str, str], Set[str]] = {}
+    if both_loaded:
+        yield from _kernels_changed(old, new)
+    old_blas: Dict[Tuple[str, str], Dict[str, str]] = {}
     for lib in old:
         if lib.kind == "blas" and lib.version:
-            old_blas.setdefault((lib.package, lib.vendor), set()).add(lib.version)
+            old_blas.setdefault((lib.package, lib.vendor), {})[lib.version] = lib.architecture
     for lib in new:
         if lib.kind != "blas" or not lib.version:
             continue
         versions = old_blas.get((lib.package, lib.vendor))
         if versions and lib.version not in versions:
-            before = " / ".join(sorted(versions))
+            before = " / ".join(_with_kernels(v, versions[v]) for v in sorted(versions))
             subject = f"{lib.vendor} ({lib.package or 'system'})"
-            yield Change("native.blas.version", subject, before, lib.version, package=lib.package)
+            after = _with_kernels(lib.version, lib.architecture)
+            yield Change("native.blas.version", subject, before, after, package=lib.package)
+
+
+def _with_kernels(version: str, kernels: str) -> str:
+    return f"{version} ({kernels} kernels)" if kernels else version
+
+
+def _kernels_changed(old: Tuple[NativeLib, ...], new: Tuple[NativeLib, ...]) -> Iterator[Change]:
+    """A loaded BLAS of the same package and version whose kernel set (OpenBLAS core name) differs."""
+    before = {(lib.package, lib.vendor, lib.version): lib.architecture for lib in old if lib.kind == "blas"}
+    for lib in new:
+        was = before.get((lib.package, lib.vendor, lib.version), "")
+        if lib.kind == "blas" and was and lib.architecture and was != lib.architecture:
+            subject = f"{lib.vendor} ({lib.package or 'system'})"
+            yield Change("native.blas.kernels", subject, was, lib.architecture, package=lib.package)
 
 
 def compare_cpu(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> Iterator[Change]:

@@ -299,6 +299,17 @@ RULES: Tuple[Rule, ...] = (
         _REBUILD,
     ),
     Rule(
+        "native.blas.kernels",
+        "native",
+        P,
+        3,
+        2,
+        "{subject}: kernels then {expected}, now {actual} — the library picked other kernels for this CPU (or for "
+        "OPENBLAS_CORETYPE): blocking and FMA use differ, so results differ in the last bits",
+        "set OPENBLAS_CORETYPE={expected} in the serving environment to pin the kernels, or serve on a CPU of the "
+        "training machine's generation",
+    ),
+    Rule(
         "native.openmp.vendor",
         "native",
         P,

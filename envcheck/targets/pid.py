@@ -15,7 +15,7 @@ import re
 from typing import Any, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
 
 from envcheck.collect.interface import Collected, Collector
-from envcheck.collect.native import LoadedLibrariesCollector
+from envcheck.collect.native import LoadedLibrariesCollector, openblas_corename_of_file
 from envcheck.model import NativeLib, PythonInfo
 from envcheck.probe import detect_container, select_env
 from envcheck.targets.interface import Target, TargetError, folders_token, site_folders
@@ -143,6 +143,10 @@ class PidTarget(Target):
         self.proc_root = proc_root
         #: The site folders (host paths, through /proc/PID/root) the last probe found; None before one.
         self._sites: Optional[List[str]] = None
+        #: The process's OPENBLAS_CORETYPE, which steers the kernels its OpenBLAS picks.
+        self._coretype = ""
+        #: Kernel sets already asked of a child, by the library file's identity (path, inode, mtime, coretype).
+        self._corenames: Dict[Tuple[str, int, int, str], str] = {}
 
     @classmethod
     def matching(cls, pattern: str, proc_root: str = "/proc") -> PidTarget:
@@ -203,6 +207,7 @@ class PidTarget(Target):
             raise TargetError(f"--pid {self.pid}: no such process (it has exited?)")
         argv = parse_cmdline(self._read("cmdline"))
         environ = parse_environ(self._read("environ"), extra_env)
+        self._coretype = environ.get("OPENBLAS_CORETYPE", "")
         interpreter = self._interpreter(argv, environ)
         root = self._path("root")
         try:
@@ -281,4 +286,18 @@ class PidTarget(Target):
             owners=dict(owners),
             versions=dict(versions),
             file_root=self._path("root"),
+            corename=self._corename,
         ).collect()
+
+    def _corename(self, path: str) -> str:
+        """The kernel set of the OpenBLAS at ``path``, asked of a child once per file (the sidecar re-reads)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return ""
+        key = (path, st.st_ino, st.st_mtime_ns, self._coretype)
+        if key not in self._corenames:
+            if len(self._corenames) >= 64:  # files replaced again and again: forget the old ones
+                self._corenames.clear()
+            self._corenames[key] = openblas_corename_of_file(path, self._coretype)
+        return self._corenames[key]

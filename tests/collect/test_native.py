@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import json
 from pathlib import Path
 
-from envcheck.collect.native import LoadedLibrariesCollector, loaded_libraries, parse_maps
+from envcheck.collect.native import (
+    LoadedLibrariesCollector,
+    loaded_libraries,
+    openblas_corename_of_file,
+    parse_maps,
+)
 from tests.conftest import H200
 
 SITE = "/opt/torch/.venv/lib/python3.12/site-packages"
@@ -80,3 +86,28 @@ def test_live_process_maps_are_read() -> None:
     got = LoadedLibrariesCollector().collect()
     assert got.source.status == "ok"
     assert got.source.detail == "/proc/self/maps"
+
+
+# --- the kernel set of an OpenBLAS file, asked of a child --------------------------------------------------------
+
+
+def _numpy_openblas() -> str:
+    import numpy  # a test dependency; envcheck itself never imports it
+
+    libs = Path(numpy.__file__).resolve().parent.parent / "numpy.libs"
+    return str(next(p for p in libs.iterdir() if "openblas" in p.name))
+
+
+def test_a_child_tells_the_kernels_an_openblas_file_picks() -> None:
+    path = _numpy_openblas()
+    detected = openblas_corename_of_file(path)
+    assert detected and detected.isprintable()
+    assert openblas_corename_of_file(path, "Sandybridge") == "Sandybridge"
+
+
+def test_a_child_answers_nothing_for_what_is_not_an_openblas(tmp_path: Path) -> None:
+    (tmp_path / "libopenblas.so").write_bytes(b"\x7fELF not really")
+    assert openblas_corename_of_file(str(tmp_path / "libopenblas.so")) == ""
+    assert openblas_corename_of_file(str(tmp_path / "missing.so")) == ""
+    libc = ctypes.util.find_library("c")
+    assert libc and openblas_corename_of_file(libc) == ""  # loads, has no corename function

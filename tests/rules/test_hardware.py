@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable
 
+from envcheck import lockfile
 from envcheck.compare import compare
 from envcheck.findings import Severity
 from envcheck.isa import level_flags
 from envcheck.model import CpuInfo, CudaComponent, Fingerprint, PackageBuild
+from tests.conftest import H200
 from tests.rules.test_rulebook import BASE, r
 
 NUMPY_H200 = PackageBuild(
@@ -117,3 +119,48 @@ def test_a_wheel_is_named_before_the_image_for_the_same_cuda() -> None:
     base = _driver(BASE, "580.159.04", *shipped)
     (finding,) = compare(base, _driver(base, "570.86.15", *shipped)).findings
     assert "shipped by torch" in finding.message and "than CUDA 13.0 needs" in finding.message
+
+
+# --- BLAS kernels: the real lockfile written inside a torch process on the H200 (numpy's OpenBLAS: SkylakeX) -----
+
+IN_TORCH = lockfile.read(H200 / "envcheck-in-torch.lock")
+
+
+def _numpy_blas(fp: Fingerprint, **changes: str) -> Fingerprint:
+    loaded = tuple(
+        dataclasses.replace(lib, **changes) if (lib.kind, lib.package) == ("blas", "numpy") else lib
+        for lib in fp.native.loaded
+    )
+    return r(fp, native=dataclasses.replace(fp.native, loaded=loaded))
+
+
+def test_the_real_in_process_lockfile_has_the_kernels() -> None:
+    (blas,) = [lib for lib in IN_TORCH.native.loaded if lib.kind == "blas"]
+    assert (blas.package, blas.version, blas.architecture) == ("numpy", "0.3.34", "SkylakeX")
+    assert compare(IN_TORCH, IN_TORCH).findings == ()
+
+
+def test_same_openblas_other_kernels() -> None:
+    (finding,) = compare(IN_TORCH, _numpy_blas(IN_TORCH, architecture="Haswell")).findings
+    assert (finding.id, finding.subject, finding.severity) == (
+        "native.blas.kernels",
+        "openblas (numpy)",
+        Severity.MEDIUM,
+    )
+    assert finding.message.startswith("openblas (numpy): kernels then SkylakeX, now Haswell — ")
+    assert finding.remedy.startswith("set OPENBLAS_CORETYPE=SkylakeX")
+
+
+def test_unknown_kernels_on_one_side_say_nothing() -> None:
+    assert compare(IN_TORCH, _numpy_blas(IN_TORCH, architecture="")).findings == ()
+
+
+def test_a_new_openblas_release_names_both_kernel_sets() -> None:
+    # The issue's case: numpy 1.26.4's OpenBLAS 0.3.23 ran Prescott where a newer one runs Cooperlake.
+    old = _numpy_blas(IN_TORCH, version="0.3.23", architecture="Prescott")
+    new = _numpy_blas(IN_TORCH, version="0.3.27", architecture="Cooperlake")
+    (finding,) = compare(old, new).findings
+    assert finding.id == "native.blas.version"
+    assert finding.message.startswith(
+        "openblas (numpy): then 0.3.23 (Prescott kernels), now 0.3.27 (Cooperlake kernels) — "
+    )

@@ -250,3 +250,41 @@ def test_pid_target_reads_the_gpu_driver_through_the_targets_root(tmp_path: Path
     assert gpu.source.status == "ok" and gpu.source.detail.startswith("/proc/driver/nvidia")
     assert gpu.value.driver_version == "580.159.04"
     assert [d.name for d in gpu.value.devices] == ["NVIDIA H200"]
+
+
+# --- the kernels another process's OpenBLAS chose ----------------------------------------------------------------
+
+# The process reports its own answer, asking its loaded OpenBLAS directly (threadpoolctl's way), then waits.
+NUMPY_SERVER = """\
+import ctypes, sys
+import numpy
+path = next(line.split()[-1] for line in open("/proc/self/maps") if "openblas" in line.rsplit("/", 1)[-1])
+lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+for symbol in ("openblas_get_corename", "scipy_openblas_get_corename64_", "scipy_openblas_get_corename"):
+    func = getattr(lib, symbol, None)
+    if func is not None:
+        func.restype = ctypes.c_char_p
+        print(func().decode(), flush=True)
+        break
+sys.stdin.read()
+"""
+
+
+# Sandybridge is not what OpenBLAS picks on the machines this runs on (Haswell, SkylakeX, Zen...): only the
+# process's OPENBLAS_CORETYPE makes the child answer it.
+@pytest.mark.parametrize("coretype", ["", "Sandybridge"], ids=["cpu-detected", "OPENBLAS_CORETYPE"])
+def test_pid_records_the_kernels_the_processs_openblas_chose(coretype: str) -> None:
+    env = {"PATH": "/usr/bin:/bin", **({"OPENBLAS_CORETYPE": coretype} if coretype else {})}
+    with subprocess.Popen(
+        [sys.executable, "-c", NUMPY_SERVER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            own_answer = proc.stdout.readline().strip()
+            fp = capture.take(PidTarget(proc.pid), hardware=lambda: ())
+        finally:
+            proc.kill()
+    assert own_answer and (not coretype or own_answer == coretype)
+    (blas,) = [lib for lib in fp.native.loaded if lib.vendor == "openblas"]
+    assert blas.package == "numpy" and blas.version
+    assert blas.architecture == own_answer
