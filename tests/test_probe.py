@@ -338,6 +338,20 @@ def test_numpy_simd_lists_from_real_wheel_binaries(fixture: str, baseline: str, 
     assert probe.numpy_simd(str(SIMD / f"{fixture}.bin")) == (baseline.split(), dispatch.split())
 
 
+def test_numpy_simd_lists_equal_what_the_installed_numpy_says() -> None:
+    """The installed numpy (a test dependency) asked in a child: its own lists must be what the probe read."""
+    script = (
+        "import json, numpy\n"
+        "try:\n    from numpy._core import _multiarray_umath as m\n"
+        "except ImportError:\n    from numpy.core import _multiarray_umath as m\n"
+        "print(json.dumps([list(m.__cpu_baseline__), list(m.__cpu_dispatch__), m.__file__]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    baseline, dispatch, binary = json.loads(done.stdout)
+    assert probe.numpy_simd(binary) == (baseline, dispatch)
+    assert baseline  # numpy's x86-64 and aarch64 wheels always have one
+
+
 def test_numpy_simd_of_a_binary_without_the_messages(tmp_path: Path) -> None:
     (tmp_path / "x.so").write_bytes(b"\x7fELF" + b"\0" * 100)
     (tmp_path / "empty.so").write_bytes(b"")
