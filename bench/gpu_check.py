@@ -85,6 +85,11 @@ def main() -> int:
     )
     report["native_shipped"] = [f"{n.kind} {n.vendor} {n.path} {n.version}" for n in fp.native.shipped][:40]
     report["packages"] = len(fp.packages)
+    report["builds"] = [
+        f"{b.package} cuda={b.cuda or '-'} baseline={' '.join(b.simd_baseline) or '-'} "
+        f"dispatch={' '.join(b.simd_dispatch) or '-'} ({b.source})"
+        for b in fp.native.builds
+    ]
     report["unavailable"] = {k: v.detail for k, v in fp.sources.items() if v.status != "ok"}
 
     sources = {}
@@ -149,6 +154,27 @@ def main() -> int:
             " ".join((n.kind, n.vendor, n.package or "-", n.path.rsplit("/", 1)[-1], n.version, n.architecture))
             for n in fp_in.native.loaded
         ]
+    # --pid on a process that has numpy's OpenBLAS loaded: the kernel set comes from a child of envcheck.
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import sys, numpy; numpy.ones((64, 64)) @ numpy.ones((64, 64)); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+    )
+    time.sleep(3)
+    pid_lock = work / "pid.lock"
+    report["snapshot_pid"] = timed(
+        [sys.executable, "-m", "envcheck", "snapshot", "--pid", str(server.pid), "-o", str(pid_lock)]
+    )
+    server.kill()
+    server.wait()
+    if pid_lock.exists():
+        report["pid_loaded_blas"] = [
+            f"{n.package} {n.version} {n.architecture}"
+            for n in lockfile.read(pid_lock).native.loaded
+            if n.kind == "blas"
+        ]
+    torch_build = next((b for b in fp.native.builds if b.package == "torch"), None)
+    numpy_build = next((b for b in fp.native.builds if b.package == "numpy"), None)
+    in_process_blas = [item.split() for item in report.get("loaded", []) if item.startswith("blas openblas numpy")]
     d0 = report["devices"][0] if report["devices"] else {}
     checks = {
         "one H200": [d["name"] for d in report["devices"]] == ["NVIDIA H200"],
@@ -160,6 +186,11 @@ def main() -> int:
         "sources agree": all(agree.values()),
         "loaded cudart": any(item.startswith("cudart") for item in report.get("loaded", [])),
         "arch list recorded": "sm_90" in (report.get("torch_in_process") or {}).get("arch_list", []),
+        "torch/version.py cuda = torch.version.cuda": torch_build is not None
+        and torch_build.cuda == (report.get("torch_in_process") or {}).get("cuda"),
+        "numpy SIMD baseline recorded": numpy_build is not None and bool(numpy_build.simd_baseline),
+        "--pid OpenBLAS kernels = in-process": bool(in_process_blas)
+        and any(item.endswith(" " + in_process_blas[0][-1]) for item in report.get("pid_loaded_blas", [])),
     }
     report["checks"] = checks
     text = json.dumps(report, indent=1)

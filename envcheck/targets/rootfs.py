@@ -384,12 +384,13 @@ def sys_path(root: str, interp: Interpreter, environ: Mapping[str, str]) -> List
         posixpath.join(interp.base_prefix, "lib", vdir, "lib-dynload"),
     ]
     sites: List[str] = []
-    system_sites = [
-        posixpath.join("/usr/local/lib", vdir, "dist-packages"),
-        "/usr/lib/python3/dist-packages",
-        posixpath.join("/usr/lib", vdir, "dist-packages"),
-        posixpath.join(interp.base_prefix, "lib", vdir, "site-packages"),
-    ]
+    system_sites = [posixpath.join(interp.base_prefix, "lib", vdir, "site-packages")]
+    if interp.base_prefix == "/usr":  # Debian's and Ubuntu's own Python: their site.py adds the dist-packages
+        system_sites[:0] = [
+            posixpath.join("/usr/local/lib", vdir, "dist-packages"),
+            "/usr/lib/python3/dist-packages",
+            posixpath.join("/usr/lib", vdir, "dist-packages"),
+        ]
     if interp.venv_cfg:
         sites.append(posixpath.join(interp.prefix, "lib", vdir, "site-packages"))
         if interp.venv_cfg.get("include-system-site-packages", "false").lower() == "true":

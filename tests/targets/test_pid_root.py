@@ -230,6 +230,10 @@ def test_root_reads_a_copied_interpreter(tmp_path: Path) -> None:
     site = stdlib / "site-packages"
     (site / "demo-1.0.dist-info").mkdir()
     (site / "demo-1.0.dist-info/METADATA").write_text("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n")
+    # Only Debian's own Python (prefix /usr) reads Debian's dist-packages; this one, in /usr/local, does not.
+    debian = tree / "usr/lib/python3/dist-packages/debianonly-1.0.dist-info"
+    debian.mkdir(parents=True)
+    (debian / "METADATA").write_text("Metadata-Version: 2.1\nName: debianonly\nVersion: 1.0\n")
     fp = capture.take(RootTarget(str(tree)))
     assert [(p.name, p.version) for p in fp.packages] == [("demo", "1.0")]
     assert fp.python.version == ".".join(map(str, sys.version_info[:3]))
