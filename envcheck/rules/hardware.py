@@ -7,7 +7,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 from packaging.specifiers import SpecifierSet
 
 from envcheck.isa import level_flags, level_rank, unsupported_features
-from envcheck.model import OK, CpuInfo, Fingerprint, NativeLib, PackageBuild
+from envcheck.model import OK, CpuInfo, CudaComponent, Fingerprint, NativeLib, PackageBuild
 from envcheck.policy import Policy
 from envcheck.rules.interface import Change
 from envcheck.rules.packages import parse_version
@@ -198,7 +198,16 @@ def compare_gpu(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> I
     before = {c.fields["cuda"] for c in driver_too_old(expected)}
     too_old = [c for c in driver_too_old(actual) if c.fields["cuda"] not in before]
     yield from too_old
-    if not too_old and e.driver_version and a.driver_version and e.driver_version != a.driver_version:
+    before = {c.fields["cuda"] for c in driver_minor_compat(expected)}
+    compat = [c for c in driver_minor_compat(actual) if c.fields["cuda"] not in before]
+    yield from compat
+    if (
+        not too_old
+        and not compat
+        and e.driver_version
+        and a.driver_version
+        and e.driver_version != a.driver_version
+    ):
         yield Change("gpu.driver.version", "driver", e.driver_version, a.driver_version)
 
 
@@ -215,24 +224,56 @@ def driver_too_old(fp: Fingerprint) -> Iterator[Change]:
     if driver is None:
         return
     worst: Dict[int, Tuple[str, str]] = {}
-    # Packages first: a wheel that needs the newer driver is the sharper finding than the image's toolkit.
-    for comp in sorted(fp.gpu.cuda_shipped, key=lambda c: (not c.package, c.package)):
-        if comp.component != "cuda-runtime":
-            continue
+    for comp in _runtimes(fp):
         cuda = _major(comp.version)
         if cuda is not None and cuda in CUDA_MIN_DRIVER and driver < CUDA_MIN_DRIVER[cuda]:
             worst.setdefault(cuda, (comp.version, comp.package))
     for cuda, (version, package) in sorted(worst.items()):
-        if package:
-            origin, downgrade = f"shipped by {package}", f"install a {package} build for an older CUDA"
-        else:
-            origin = "the image's CUDA toolkit (CUDA_VERSION)"
-            downgrade = "build the image on a CUDA base the driver supports"
-        yield Change(
-            "gpu.driver.too_old",
-            "driver",
-            "",
-            fp.gpu.driver_version,
-            {"cuda": version, "needed": str(CUDA_MIN_DRIVER[cuda]), "origin": origin, "downgrade": downgrade},
-            package=package,
-        )
+        fields = {"cuda": version, "needed": str(CUDA_MIN_DRIVER[cuda]), **_origin(package)}
+        yield Change("gpu.driver.too_old", "driver", "", fp.gpu.driver_version, fields, package=package)
+
+
+def driver_minor_compat(fp: Fingerprint) -> Iterator[Change]:
+    """CUDA runtimes newer than the CUDA version the driver supports, within its major version: they run under
+    minor-version compatibility (limited features, no JIT of the newer toolkit's PTX). Below the major version's
+    minimum driver is ``driver_too_old``'s case, not this one."""
+    supported = _major_minor(fp.gpu.cuda_driver_version)
+    driver = _major(fp.gpu.driver_version)
+    if fp.source("gpu").status != OK or supported is None or driver is None:
+        return
+    newer = [
+        (runtime, comp)
+        for comp, runtime in ((c, _major_minor(c.version)) for c in _runtimes(fp))
+        if runtime is not None
+        and runtime[0] == supported[0]
+        and runtime > supported
+        and driver >= CUDA_MIN_DRIVER.get(runtime[0], 0)
+    ]
+    if newer:
+        # The newest runtime says the most; a package's before the image's toolkit at the same version.
+        _, comp = max(newer, key=lambda rc: (rc[0], bool(rc[1].package)))
+        fields = {"cuda": comp.version, "driver_cuda": fp.gpu.cuda_driver_version, **_origin(comp.package)}
+        yield Change("gpu.driver.minor_compat", "driver", "", fp.gpu.driver_version, fields, package=comp.package)
+
+
+def _runtimes(fp: Fingerprint) -> List[CudaComponent]:
+    """The CUDA runtimes shipped; packages first: a wheel that needs more of the driver is the sharper finding
+    than the image's own toolkit."""
+    shipped = [c for c in fp.gpu.cuda_shipped if c.component == "cuda-runtime"]
+    return sorted(shipped, key=lambda c: (not c.package, c.package))
+
+
+def _origin(package: str) -> Dict[str, str]:
+    if package:
+        return {"origin": f"shipped by {package}", "downgrade": f"install a {package} build for an older CUDA"}
+    return {
+        "origin": "the image's CUDA toolkit (CUDA_VERSION)",
+        "downgrade": "build the image on a CUDA base the driver supports",
+    }
+
+
+def _major_minor(version: str) -> Optional[Tuple[int, int]]:
+    parts = version.split(".")
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    return int(parts[0]), int(parts[1])

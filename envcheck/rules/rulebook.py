@@ -436,6 +436,18 @@ RULES: Tuple[Rule, ...] = (
         "upgrade the node's driver to >= {needed}, or {downgrade}",
     ),
     Rule(
+        "gpu.driver.minor_compat",
+        "gpu",
+        A,
+        2,
+        4,
+        "driver {actual} supports CUDA {driver_cuda}, older than the CUDA {cuda} runtime {origin} — it runs in "
+        "minor-version compatibility: features newer than {driver_cuda} are missing and PTX from the newer "
+        "toolkit does not JIT (CUDA_ERROR_UNSUPPORTED_PTX_VERSION: Triton/torch.compile kernels, GPUs without "
+        "native code in the build)",
+        "upgrade the node's driver to a branch that supports CUDA {cuda}, or {downgrade}",
+    ),
+    Rule(
         "gpu.arch.unsupported",
         "gpu",
         A,

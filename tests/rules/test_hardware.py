@@ -164,3 +164,48 @@ def test_a_new_openblas_release_names_both_kernel_sets() -> None:
     assert finding.message.startswith(
         "openblas (numpy): then 0.3.23 (Prescott kernels), now 0.3.27 (Cooperlake kernels) — "
     )
+
+
+# --- minor-version compatibility ------------------------------------------------------------------------------
+
+
+def _node(fp: Fingerprint, driver: str, driver_cuda: str, *shipped: CudaComponent) -> Fingerprint:
+    gpu = dataclasses.replace(fp.gpu, driver_version=driver, cuda_driver_version=driver_cuda, cuda_shipped=shipped)
+    return r(fp, gpu=gpu)
+
+
+CU128 = CudaComponent("cuda-runtime", "12.8", "torch")
+IMAGE_124 = CudaComponent("cuda-runtime", "12.4.1", "")
+
+
+def test_a_cu128_torch_on_a_cuda_12_2_driver_runs_in_minor_version_compatibility() -> None:
+    trained = _node(BASE, "570.86.15", "12.8", CU128, IMAGE_124)
+    serving = _node(BASE, "535.183.01", "12.2", CU128, IMAGE_124)
+    (finding,) = compare(trained, serving).findings  # one finding: the newest runtime, by the package
+    assert (finding.id, finding.severity) == ("gpu.driver.minor_compat", Severity.MEDIUM)
+    assert finding.message.startswith(
+        "driver 535.183.01 supports CUDA 12.2, older than the CUDA 12.8 runtime shipped by torch — "
+    )
+    assert "CUDA_ERROR_UNSUPPORTED_PTX_VERSION" in finding.message
+    assert finding.remedy.startswith("upgrade the node's driver to a branch that supports CUDA 12.8")
+    # the lockfile's own environment is checked too
+    self_found = compare(serving, serving, self_checks=True).findings
+    assert [f.id for f in self_found] == ["gpu.driver.minor_compat"]
+
+
+def test_below_the_major_minimum_is_too_old_not_compat() -> None:
+    trained = _node(BASE, "570.86.15", "12.8", CU128)
+    ids = {f.id for f in compare(trained, _node(BASE, "470.256.02", "11.4", CU128)).findings}
+    assert "gpu.driver.too_old" in ids and "gpu.driver.minor_compat" not in ids
+
+
+def test_a_driver_as_new_as_the_runtime_needs_no_compat() -> None:
+    trained = _node(BASE, "570.86.15", "12.8", CU128)
+    assert compare(trained, _node(BASE, "575.57.08", "12.9", CU128)).findings[0].id == "gpu.driver.version"
+    assert compare(trained, trained, self_checks=True).findings == ()
+
+
+def test_no_driver_cuda_version_known_says_nothing() -> None:
+    # /proc/driver/nvidia does not tell the CUDA version a driver supports
+    trained = _node(BASE, "570.86.15", "", CU128)
+    assert compare(trained, trained, self_checks=True).findings == ()

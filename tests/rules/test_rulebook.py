@@ -366,6 +366,24 @@ CASES: List[Tuple[str, Mutation, Policy, bool, set]] = [
         {("gpu.driver.too_old", "driver")},
     ),
     (
+        "driver-minor-compat",
+        lambda fp: r(
+            fp,
+            gpu=dataclasses.replace(
+                fp.gpu,
+                cuda_shipped=tuple(
+                    dataclasses.replace(c, version="13.2")
+                    if (c.component, c.package) == ("cuda-runtime", "torch")
+                    else c
+                    for c in fp.gpu.cuda_shipped
+                ),
+            ),
+        ),
+        Policy(),
+        False,
+        {("gpu.driver.minor_compat", "driver")},
+    ),
+    (
         "driver-newer",
         section("gpu", driver_version="590.10.01"),
         Policy(),
