@@ -1,7 +1,8 @@
 """Capture speed: ``envcheck snapshot`` against ``pip freeze`` and ``pip inspect`` on one 200+ distribution env.
 
 Builds a virtual environment, unpacks into it the 197 real dist-info folders of the H200 serving environment
-(fixtures/h200-serving/dist-info.tgz) beside the venv's own pip, then times, in the same run and alternating:
+(fixtures/h200-serving/dist-info.tgz) beside the venv's own pip, with this machine's numpy binary where the
+snapshot reads numpy's SIMD lists, then times, in the same run and alternating:
 
 - ``python -m pip freeze`` and ``python -m pip inspect`` in that venv (whole processes),
 - ``envcheck snapshot --python VENV/bin/python`` (whole process: envcheck start, the probe in the venv's
@@ -53,7 +54,26 @@ def build_env(where: Path) -> Path:
         (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: bench-pad-{i}\nVersion: 1.0\n")
         (meta / "RECORD").write_text(f"bench_pad_{i}-1.0.dist-info/METADATA,,\n")
         (meta / "INSTALLER").write_text("pip\n")
+    _add_numpy_binary(site)
     return python
+
+
+def _add_numpy_binary(site: Path) -> None:
+    """numpy's real ``_multiarray_umath`` (about 10 MB) where the H200 tree's numpy dist-info expects it, so the
+    snapshot pays for reading numpy's SIMD lists as in a real environment. Found without importing numpy."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.find_spec("numpy")
+    if spec is None or not spec.submodule_search_locations:
+        print("numpy is not installed here: the numpy build read is not measured", file=sys.stderr)
+        return
+    package = Path(next(iter(spec.submodule_search_locations)))
+    for sub in ("_core", "core"):
+        for binary in sorted((package / sub).glob("_multiarray_umath*.so")):
+            (site / "numpy" / sub).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(binary, site / "numpy" / sub / binary.name)
+            return
 
 
 def timed(fn: Callable[[], object]) -> float:
