@@ -11,7 +11,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from envcheck.model import Fingerprint
-from envcheck.rules.hardware import driver_minor_compat, driver_too_old
+from envcheck.rules.hardware import driver_minor_compat, driver_too_old, isa_required
 from envcheck.rules.interface import Change
 from envcheck.rules.packages import parse_version
 from envcheck.rules.platform import glibc_needed
@@ -27,6 +27,7 @@ def self_check(fp: Fingerprint) -> Iterator[Change]:
     yield from unsupported_wheels(fp)
     yield from driver_too_old(fp)
     yield from driver_minor_compat(fp)
+    yield from isa_required(fp)
 
 
 def _marker_ok(marker: Optional[Marker], env: Dict[str, str]) -> bool:

@@ -209,3 +209,16 @@ def test_no_driver_cuda_version_known_says_nothing() -> None:
     # /proc/driver/nvidia does not tell the CUDA version a driver supports
     trained = _node(BASE, "570.86.15", "", CU128)
     assert compare(trained, trained, self_checks=True).findings == ()
+
+
+def test_self_check_names_a_package_this_cpu_cannot_import() -> None:
+    # The lockfile never had tensorflow; the candidate installs it on a CPU without AVX: the drift rules do not
+    # own it (the model did not use it), the self-check does.
+    from envcheck.model import Package
+
+    no_avx = with_cpu(BASE, level_flags("x86-64-v2"), "x86-64-v2")
+    candidate = r(no_avx, packages=(*no_avx.packages, Package("tensorflow", "2.20.0")))
+    drift = {(f.id, f.subject) for f in compare(no_avx, candidate).findings}
+    assert ("cpu.isa.required", "tensorflow") not in drift
+    checked = {(f.id, f.subject) for f in compare(no_avx, candidate, self_checks=True).findings}
+    assert ("cpu.isa.required", "tensorflow") in checked
