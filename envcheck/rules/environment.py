@@ -112,6 +112,30 @@ def compare_env(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> I
     e_tz, a_tz = expected.env.tzdata_version, actual.env.tzdata_version
     if e_tz and a_tz and e_tz != a_tz:
         yield Change("env.tzdata", "tzdata", e_tz, a_tz)
+    if not any(numpy_baseline_disabled(expected)):
+        yield from numpy_baseline_disabled(actual)
+
+
+def numpy_baseline_disabled(fp: Fingerprint) -> Iterator[Change]:
+    """``NPY_DISABLE_CPU_FEATURES`` naming a feature of numpy's baseline (as its build states it): numpy raises
+    at import ("You cannot disable CPU feature ..., since it is part of the baseline optimizations")."""
+    value = fp.env.variables.get("NPY_DISABLE_CPU_FEATURES", "")
+    build = next((b for b in fp.native.builds if b.package == "numpy" and b.simd_baseline), None)
+    if not value or build is None or fp.package("numpy") is None:
+        return
+    # numpy splits the list on commas, spaces and tabs
+    named = value.replace(",", " ").split()
+    refused = [f for f in named if f.upper() in build.simd_baseline]
+    if refused:
+        fields = {"features": " ".join(refused)}
+        yield Change(
+            "env.numpy.baseline_disabled",
+            "NPY_DISABLE_CPU_FEATURES",
+            " ".join(build.simd_baseline),
+            _shown(value),
+            fields,
+            package="numpy",
+        )
 
 
 def compare_models(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> Iterator[Change]:

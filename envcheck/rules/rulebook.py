@@ -520,6 +520,16 @@ RULES: Tuple[Rule, ...] = (
         "set {subject}={expected_raw} in the serving environment",
     ),
     Rule(
+        "env.numpy.baseline_disabled",
+        "env",
+        A,
+        5,
+        5,
+        "{subject}={actual} names {features}, part of numpy's baseline ({expected}) — numpy refuses to import "
+        "(RuntimeError: you cannot disable a baseline CPU feature)",
+        "remove {features} from {subject}: only numpy's dispatched features can be turned off",
+    ),
+    Rule(
         "env.threads",
         "env",
         P,

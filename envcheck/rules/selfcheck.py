@@ -11,6 +11,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from envcheck.model import Fingerprint
+from envcheck.rules.environment import numpy_baseline_disabled
 from envcheck.rules.hardware import driver_minor_compat, driver_too_old, isa_required
 from envcheck.rules.interface import Change
 from envcheck.rules.packages import parse_version
@@ -28,6 +29,7 @@ def self_check(fp: Fingerprint) -> Iterator[Change]:
     yield from driver_too_old(fp)
     yield from driver_minor_compat(fp)
     yield from isa_required(fp)
+    yield from numpy_baseline_disabled(fp)
 
 
 def _marker_ok(marker: Optional[Marker], env: Dict[str, str]) -> bool:

@@ -222,3 +222,43 @@ def test_self_check_names_a_package_this_cpu_cannot_import() -> None:
     assert ("cpu.isa.required", "tensorflow") not in drift
     checked = {(f.id, f.subject) for f in compare(no_avx, candidate, self_checks=True).findings}
     assert ("cpu.isa.required", "tensorflow") in checked
+
+
+# --- NPY_DISABLE_CPU_FEATURES against numpy's own baseline ---------------------------------------------------
+
+
+def _npy_disable(fp: Fingerprint, value: str) -> Fingerprint:
+    env = dataclasses.replace(fp.env, variables={**fp.env.variables, "NPY_DISABLE_CPU_FEATURES": value})
+    return r(fp, env=env)
+
+
+def test_disabling_a_baseline_feature_stops_numpy_importing() -> None:
+    base = with_builds(BASE, NUMPY_H200)
+    found = {f.id: f for f in compare(base, _npy_disable(base, "avx512_spr, X86_V2")).findings}
+    assert set(found) == {"env.numpy.baseline_disabled", "env.numerics"}
+    finding = found["env.numpy.baseline_disabled"]
+    assert finding.severity == Severity.CRITICAL
+    assert finding.message.startswith(
+        "NPY_DISABLE_CPU_FEATURES='avx512_spr, X86_V2' names X86_V2, part of numpy's baseline (X86_V2) — "
+    )
+    assert finding.remedy == (
+        "remove X86_V2 from NPY_DISABLE_CPU_FEATURES: only numpy's dispatched features can be turned off"
+    )
+
+
+def test_disabling_dispatched_features_only_changes_kernels() -> None:
+    base = with_builds(BASE, NUMPY_H200)
+    ids = {f.id for f in compare(base, _npy_disable(base, "AVX512_SPR AVX512_ICL")).findings}
+    assert ids == {"env.numerics"}
+
+
+def test_numpy_baseline_disabled_is_also_a_self_check() -> None:
+    broken = _npy_disable(with_builds(BASE, NUMPY_H200), "SSE3 x86_v2")
+    found = compare(broken, broken, self_checks=True).findings
+    assert [(f.id, f.actual) for f in found] == [("env.numpy.baseline_disabled", "'SSE3 x86_v2'")]
+    assert "names x86_v2," in found[0].message  # SSE3 is not in this build's baseline names
+
+
+def test_without_numpys_build_lists_nothing_is_guessed() -> None:
+    broken = _npy_disable(BASE, "X86_V2")
+    assert compare(broken, broken, self_checks=True).findings == ()
