@@ -97,7 +97,11 @@ def take(
         torch = torch_runtime()
     elif not target.in_process:
         mapped = target.loaded_libraries(python, owners, versions)
-    if mapped is not None:
+    if mapped is None:
+        note = "loaded libraries: not inspected (the Python API inside the process, or --pid, reads them)"
+        shipped_source = sources.get("native", Source())
+        sources["native"] = dataclasses.replace(shipped_source, detail=f"{shipped_source.detail}; {note}")
+    else:
         native = dataclasses.replace(native, loaded=mapped.value)
         shipped_detail = sources.get("native", Source()).detail
         if mapped.source.status != OK:

@@ -22,9 +22,10 @@ def summary(fp: Fingerprint) -> List[str]:
     )
     lines.append(f"python   {p.implementation} {p.version} ({p.best_tag})")
     lines.append(f"packages {len(fp.packages)} distributions")
-    lines.append(
-        f"native   {len(fp.native.shipped)} shipped, {len(fp.native.loaded)} loaded BLAS/OpenMP/CUDA libraries"
-    )
+    in_packages = sum(1 for lib in fp.native.shipped if lib.package)
+    system = len(fp.native.shipped) - in_packages
+    loaded = f", {len(fp.native.loaded)} loaded in the process" if fp.native.loaded else ""
+    lines.append(f"native   BLAS/OpenMP/CUDA libraries: {in_packages} in packages, {system} system{loaded}")
     if fp.source("cpu").status == OK:
         c = fp.cpu
         lines.append(
@@ -45,7 +46,8 @@ def summary(fp: Fingerprint) -> List[str]:
     shipped = ", ".join(f"{c.component} {c.version} ({c.package or 'CUDA_VERSION'})" for c in fp.gpu.cuda_shipped)
     if shipped:
         lines.append(f"cuda     shipped: {shipped}")
-    lines.append(f"env      {len(fp.env.variables)} variables, timezone {fp.env.timezone or 'unknown'}")
+    count = len(fp.env.variables)
+    lines.append(f"env      {count} variable{'' if count == 1 else 's'}, timezone {fp.env.timezone or 'unknown'}")
     if fp.models:
         lines.append(f"models   {len(fp.models)} files")
     for section in SECTIONS:
@@ -74,6 +76,7 @@ def render_text(fp: Fingerprint) -> str:
         out.append("native libraries:")
         for label, libs in (("shipped", fp.native.shipped), ("loaded", fp.native.loaded)):
             for lib in libs:
+                label = "system" if label != "loaded" and not lib.package else label
                 extra = " ".join(x for x in (lib.version, lib.architecture) if x)
                 owner = f" [{lib.package}]" if lib.package else ""
                 out.append(f"  {label:<7} {lib.kind:<11} {lib.vendor:<9} {lib.path}{owner} {extra}".rstrip())

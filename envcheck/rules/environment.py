@@ -123,9 +123,9 @@ def numpy_baseline_disabled(fp: Fingerprint) -> Iterator[Change]:
     build = next((b for b in fp.native.builds if b.package == "numpy" and b.simd_baseline), None)
     if not value or build is None or fp.package("numpy") is None:
         return
-    # numpy splits the list on commas, spaces and tabs
+    # numpy splits the list on commas, spaces and tabs, and matches names as written (``x86_v2`` only warns)
     named = value.replace(",", " ").split()
-    refused = [f for f in named if f.upper() in build.simd_baseline]
+    refused = [f for f in named if f in build.simd_baseline]
     if refused:
         fields = {"features": " ".join(refused)}
         yield Change(

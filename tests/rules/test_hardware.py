@@ -7,9 +7,14 @@ and those real wheels' binaries state (fixtures/numpy-simd).
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+import os
+import subprocess
+import sys
+from typing import Callable, Iterable, List
 
-from envcheck import lockfile
+import pytest
+
+from envcheck import lockfile, probe
 from envcheck.compare import compare
 from envcheck.findings import Severity
 from envcheck.isa import level_flags
@@ -253,10 +258,40 @@ def test_disabling_dispatched_features_only_changes_kernels() -> None:
 
 
 def test_numpy_baseline_disabled_is_also_a_self_check() -> None:
-    broken = _npy_disable(with_builds(BASE, NUMPY_H200), "SSE3 x86_v2")
+    broken = _npy_disable(with_builds(BASE, NUMPY_H200), "SSE3\tX86_V2")
     found = compare(broken, broken, self_checks=True).findings
-    assert [(f.id, f.actual) for f in found] == [("env.numpy.baseline_disabled", "'SSE3 x86_v2'")]
-    assert "names x86_v2," in found[0].message  # SSE3 is not in this build's baseline names
+    assert [(f.id, f.actual) for f in found] == [("env.numpy.baseline_disabled", "'SSE3\\tX86_V2'")]
+    assert "names X86_V2," in found[0].message  # SSE3 is not in this build's baseline names
+
+
+@pytest.mark.parametrize(
+    "pick",
+    [
+        lambda base, dispatch: base[0],
+        lambda base, dispatch: f"{dispatch[-1]},{base[-1]}",
+        lambda base, dispatch: base[0].lower(),  # numpy matches names as written: a warning, not an error
+        lambda base, dispatch: dispatch[-1],
+    ],
+    ids=["baseline", "dispatch-and-baseline", "lower-case", "dispatch-only"],
+)
+def test_the_rule_agrees_with_the_installed_numpy(pick: Callable[[List[str], List[str]], str]) -> None:
+    """numpy (a test dependency) asked in a child whether it imports with the variable set."""
+    binary = subprocess.run(
+        [sys.executable, "-c", "import numpy._core._multiarray_umath as m; print(m.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    baseline, dispatch = probe.numpy_simd(binary)
+    value = pick(baseline, dispatch)
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": value}
+    imported = subprocess.run([sys.executable, "-c", "import numpy"], env=env, capture_output=True, check=False)
+    build = PackageBuild("numpy", "x.so", simd_baseline=tuple(baseline), simd_dispatch=tuple(dispatch))
+    broken = _npy_disable(with_builds(BASE, build), value)
+    flagged = any(
+        f.id == "env.numpy.baseline_disabled" for f in compare(broken, broken, self_checks=True).findings
+    )
+    assert flagged == (imported.returncode != 0), imported.stderr
 
 
 def test_without_numpys_build_lists_nothing_is_guessed() -> None:
