@@ -43,9 +43,13 @@ def compare_native(expected: Fingerprint, actual: Fingerprint, policy: Policy) -
         versions = old_blas.get((lib.package, lib.vendor))
         if versions and lib.version not in versions:
             before = " / ".join(_with_kernels(v, versions[v]) for v in sorted(versions))
-            subject = f"{lib.vendor} ({lib.package or 'system'})"
             after = _with_kernels(lib.version, lib.architecture)
-            yield Change("native.blas.version", subject, before, after, package=lib.package)
+            yield Change("native.blas.version", _blas(lib), before, after, package=lib.package)
+
+
+def _blas(lib: NativeLib) -> str:
+    """How a BLAS is named in findings: ``openblas (numpy)``, ``mkl (system)``."""
+    return f"{lib.vendor} ({lib.package or 'system'})"
 
 
 def _with_kernels(version: str, kernels: str) -> str:
@@ -58,8 +62,7 @@ def _kernels_changed(old: Tuple[NativeLib, ...], new: Tuple[NativeLib, ...]) -> 
     for lib in new:
         was = before.get((lib.package, lib.vendor, lib.version), "")
         if lib.kind == "blas" and was and lib.architecture and was != lib.architecture:
-            subject = f"{lib.vendor} ({lib.package or 'system'})"
-            yield Change("native.blas.kernels", subject, was, lib.architecture, package=lib.package)
+            yield Change("native.blas.kernels", _blas(lib), was, lib.architecture, package=lib.package)
 
 
 def compare_cpu(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> Iterator[Change]:
