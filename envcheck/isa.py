@@ -63,7 +63,7 @@ NUMPY_FEATURES: Dict[str, FrozenSet[str]] = {
     "AVX512F": frozenset({"avx512f"}),
     "AVX512CD": frozenset({"avx512cd"}),
     "AVX512_KNL": frozenset({"avx512er", "avx512pf"}),
-    "AVX512_KNM": frozenset({"avx5124fmaps", "avx5124vnniw", "avx512_vpopcntdq"}),
+    "AVX512_KNM": frozenset({"avx512_4fmaps", "avx512_4vnniw", "avx512_vpopcntdq"}),
     "AVX512_SKX": frozenset({"avx512vl", "avx512bw", "avx512dq"}),
     "AVX512_CLX": frozenset({"avx512_vnni"}),
     "AVX512_CNL": frozenset({"avx512ifma", "avx512vbmi"}),

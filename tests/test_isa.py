@@ -128,3 +128,26 @@ def test_x86_group_features_are_the_psabi_levels() -> None:
     assert NUMPY_FEATURES["X86_V2"] == frozenset(V2)
     assert NUMPY_FEATURES["X86_V3"] | NUMPY_FEATURES["X86_V2"] == frozenset(V3)
     assert NUMPY_FEATURES["X86_V4"] | level_flags("x86-64-v3") == frozenset(V4)
+
+
+# Flag names Linux prints that neither fixture machine has (arch/x86/kernel/cpu/cpuinfo and cpufeatures.h;
+# Documentation/arch/arm64/elf_hwcaps.rst). A name outside the fixtures and these lists is a typo: a flag no
+# CPU shows would make its feature look missing everywhere.
+OTHER_X86 = {"xop", "fma4", "avx512er", "avx512pf", "avx512_4fmaps", "avx512_4vnniw"}
+OTHER_ARM = {
+    *("jscvt", "fcma", "dit", "uscat", "ilrcpc", "flagm", "sb", "flagm2", "frint", "dcpodp", "sve", "sve2"),
+    *("asimdfhm", "svebf16", "svei8mm", "bf16", "i8mm", "sme"),
+}
+
+
+def test_every_flag_name_is_one_linux_prints() -> None:
+    from envcheck.rules.tables import DISPATCH_FLAGS
+
+    arm_numpy = {"NEON", "NEON_FP16", "NEON_VFPV4", "ASIMD", "ASIMDHP", "ASIMDDP", "ASIMDFHM", "SVE"}
+    x86 = set().union(*(f for _, f in X86_64_LEVELS))
+    x86 |= set().union(*(f for name, f in NUMPY_FEATURES.items() if name not in arm_numpy))
+    arm = set().union(*(f for _, f in AARCH64_LEVELS)) | set().union(*(NUMPY_FEATURES[n] for n in arm_numpy))
+    assert not x86 - (H200_FLAGS | AMD_FLAGS | OTHER_X86), x86 - (H200_FLAGS | AMD_FLAGS | OTHER_X86)
+    assert not arm - (GRAVITON2 | OTHER_ARM), arm - (GRAVITON2 | OTHER_ARM)
+    unknown = set(DISPATCH_FLAGS) - (H200_FLAGS | AMD_FLAGS | OTHER_X86 | GRAVITON2 | OTHER_ARM)
+    assert not unknown, unknown
