@@ -162,7 +162,17 @@ def main() -> int:
     time.sleep(3)
     pid_lock = work / "pid.lock"
     report["snapshot_pid"] = timed(
-        [sys.executable, "-m", "envcheck", "snapshot", "--pid", str(server.pid), "-o", str(pid_lock)]
+        [
+            sys.executable,
+            "-m",
+            "envcheck",
+            "snapshot",
+            "--pid",
+            str(server.pid),
+            "--blas-kernels",
+            "-o",
+            str(pid_lock),
+        ]
     )
     server.kill()
     server.wait()

@@ -122,7 +122,7 @@ def take(
             sources[section] = Source(NOT_INSPECTED, target.hardware_note)
 
     if "gpu" in values:
-        shipped = cuda_shipped(packages, native.builds, env.variables)
+        shipped = cuda_shipped(packages, native.builds)
         values["gpu"] = dataclasses.replace(values["gpu"], cuda_shipped=shipped, torch=torch)
     model_files = digest_models(models)
     sources["models"] = (

@@ -22,6 +22,7 @@ from envcheck.rules.rulebook import BY_ID
 from envcheck.show import render_rules, render_text, summary
 from envcheck.targets import Target, TargetError
 from envcheck.targets.factory import TargetSpec, make_target
+from envcheck.targets.factory import validate as validate_target
 
 #: Errors that mean envcheck could not do its job: one line, exit 2.
 TOOL_ERRORS = (TargetError, ModelPathError, lockfile.LockfileError, PolicyError)
@@ -47,6 +48,12 @@ def target_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--image", metavar="REF", help="A local Docker image (no hardware)."),
         click.option("--container", metavar="NAME", help="A running Docker container."),
         click.option("--image-archive", metavar="PATH", help="A `docker save` tarball or OCI layout (no engine)."),
+        click.option(
+            "--blas-kernels",
+            is_flag=True,
+            help="With --pid/--process-match: record which kernels each OpenBLAS the process loaded picks, by "
+            "loading that library in a short-lived child of envcheck (runs the target's library code there).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -305,8 +312,7 @@ def sidecar(
         policy = _load_policy(lock, policy_path, show_extra=False)
         threshold = resolve_fail_on(fail_on, policy)
         host, port = parse_listen(listen)
-        if len(spec.given()) > 1:
-            make_target(spec)  # raises the one-line error about several target options
+        validate_target(spec)
         if spec.process_match is not None:
             re.compile(spec.process_match)
     except re.error as e:

@@ -219,8 +219,7 @@ class CudaComponent:
     """``cuda-runtime``, ``cudnn``, ``nccl``, ``cublas``."""
     version: str
     package: str
-    """The distribution it was read from (``torch`` for a ``+cu130`` local version); empty for the CUDA toolkit
-    of the image itself, named by its ``CUDA_VERSION`` variable (NVIDIA's CUDA base images set it)."""
+    """The distribution it was read from (``torch`` for a ``+cu130`` local version)."""
 
 
 @dataclass(frozen=True)

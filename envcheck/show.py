@@ -74,9 +74,9 @@ def render_text(fp: Fingerprint) -> str:
             )
     if fp.native.shipped or fp.native.loaded:
         out.append("native libraries:")
-        for label, libs in (("shipped", fp.native.shipped), ("loaded", fp.native.loaded)):
+        for section, libs in (("shipped", fp.native.shipped), ("loaded", fp.native.loaded)):
             for lib in libs:
-                label = "system" if label != "loaded" and not lib.package else label
+                label = "system" if section == "shipped" and not lib.package else section
                 extra = " ".join(x for x in (lib.version, lib.architecture) if x)
                 owner = f" [{lib.package}]" if lib.package else ""
                 out.append(f"  {label:<7} {lib.kind:<11} {lib.vendor:<9} {lib.path}{owner} {extra}".rstrip())

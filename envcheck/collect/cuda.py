@@ -3,14 +3,14 @@
 Nothing is imported or loaded: the answer comes from distribution names and versions (``nvidia-cudnn-cu13
 9.19.0.56``), torch's own ``torch/version.py`` (``cuda: Optional[str] = '13.0'``, read by the probe), else its
 local version label (``torch 2.4.0+cu121``) or, for the PyPI torch wheels that carry no label, the CUDA pin in
-torch's Requires-Dist (``cuda-toolkit[...]==13.0.2``, ``nvidia-cuda-runtime-cu12==12.4.127``); and the image's
-own toolkit from ``CUDA_VERSION``, which NVIDIA's CUDA base images set.
+torch's Requires-Dist (``cuda-toolkit[...]==13.0.2``, ``nvidia-cuda-runtime-cu12==12.4.127``). The image's own
+toolkit (``CUDA_VERSION``) is an environment variable, judged by the rules from the ``env`` section.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterable, List, Mapping, Optional, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -33,30 +33,17 @@ _JAXLIB_LOCAL = re.compile(r"^cuda(?P<cuda>\d+)(?:[._]cudnn(?P<cudnn>\d{2}))?$")
 _TORCH_CUDA_PINS = ("cuda-toolkit", "nvidia-cuda-runtime", "nvidia-cuda-runtime-cu12", "nvidia-cuda-runtime-cu11")
 
 
-#: The variable NVIDIA's CUDA base images set to the toolkit they install (``13.0.1``).
-CUDA_VERSION = "CUDA_VERSION"
-_CUDA_VERSION_VALUE = re.compile(r"^\d+\.\d+(?:\.\d+)*$")
-
-
-def cuda_shipped(
-    packages: Iterable[Package],
-    builds: Iterable[PackageBuild] = (),
-    environ: Optional[Mapping[str, str]] = None,
-) -> Tuple[CudaComponent, ...]:
+def cuda_shipped(packages: Iterable[Package], builds: Iterable[PackageBuild] = ()) -> Tuple[CudaComponent, ...]:
     """The CUDA components the environment ships, one per (component, package), sorted.
 
     Versions of NVIDIA's wheels are kept verbatim (``9.19.0.56``); versions inferred from a build label or pin are
     what that label states (``13.0`` for ``+cu130``, ``13`` for ``cupy-cuda13x``). A CPU-only build ships nothing.
-    A package's recorded build (``torch/version.py``) wins over its label and pins. ``environ`` is the target's
-    allow-listed environment: its ``CUDA_VERSION`` gives a component with an empty package.
+    A package's recorded build (``torch/version.py``) wins over its label and pins.
     """
     built = {b.package: b for b in builds if b.source}
     found = set()
     for pkg in packages:
         found.update(_components(pkg, built.get(canonicalize_name(pkg.name))))
-    toolkit = (environ or {}).get(CUDA_VERSION, "").strip()
-    if _CUDA_VERSION_VALUE.match(toolkit):
-        found.add(CudaComponent("cuda-runtime", toolkit, ""))
     return tuple(sorted(found, key=lambda c: (c.component, c.package, c.version)))
 
 

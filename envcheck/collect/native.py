@@ -14,7 +14,7 @@ import posixpath
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Set, Tuple
 
 from envcheck._subprocess import RunError, run
 from envcheck.collect.interface import Collected, Collector
@@ -35,6 +35,16 @@ def parse_maps(text: str) -> List[str]:
         if path.startswith("/") and ".so" in path.rsplit("/", 1)[-1]:
             seen.setdefault(path, None)
     return list(seen)
+
+
+def replaced_in_maps(text: str) -> Set[str]:
+    """Mapped files that were deleted or replaced on disk since they were loaded (`` (deleted)`` in maps): what is
+    at that path now is another file, so nothing may be read from it about the loaded one."""
+    return {
+        line.split(None, 5)[5].strip()[: -len(" (deleted)")]
+        for line in text.splitlines()
+        if line.rstrip().endswith(" (deleted)") and len(line.split(None, 5)) == 6
+    }
 
 
 def relative_to_site(path: str, site_dirs: Sequence[str]) -> Tuple[str, bool]:
@@ -171,19 +181,28 @@ class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
         libs = loaded_libraries(
             parse_maps(text), self.site_dirs, self.owners, file_root=self.file_root, versions=self.versions
         )
-        if self.corename is not None:
-            libs = tuple(self._with_corename(lib, self.corename) for lib in libs)
+        replaced = replaced_in_maps(text)
+        libs = tuple(self._finish(lib, replaced) for lib in libs)
         return Collected(libs, Source(OK, str(maps)))
 
-    def _with_corename(self, lib: NativeLib, corename: Callable[[str], str]) -> NativeLib:
+    def _finish(self, lib: NativeLib, replaced: Set[str]) -> NativeLib:
+        """An OpenBLAS's kernel set, when it can be told; nothing read from a file replaced since it was loaded."""
         if lib.vendor != "openblas":
             return lib
-        full = self.file_root + lib.path
-        if not lib.path.startswith("/"):
-            for site in self.site_dirs:
-                candidate = self.file_root + posixpath.join(site, lib.path)
-                if os.path.exists(candidate):
-                    full = candidate
-                    break
-        core = corename(full)
+        path = self._in_target(lib)
+        if path is None:
+            return lib
+        if path in replaced:
+            return replace(lib, version="")  # it was read from the file there now
+        core = self.corename(self.file_root + path) if self.corename is not None else ""
         return replace(lib, architecture=core) if core else lib
+
+    def _in_target(self, lib: NativeLib) -> Optional[str]:
+        """The library's path as the process sees it; None when no site folder holds it any more."""
+        if lib.path.startswith("/"):
+            return lib.path
+        for site in self.site_dirs:
+            candidate = posixpath.join(site, lib.path)
+            if os.path.exists(self.file_root + candidate):
+                return candidate
+        return None

@@ -120,7 +120,10 @@ def numpy_baseline_disabled(fp: Fingerprint) -> Iterator[Change]:
     """``NPY_DISABLE_CPU_FEATURES`` naming a feature of numpy's baseline (as its build states it): numpy raises
     at import ("You cannot disable CPU feature ..., since it is part of the baseline optimizations")."""
     value = fp.env.variables.get("NPY_DISABLE_CPU_FEATURES", "")
-    build = next((b for b in fp.native.builds if b.package == "numpy" and b.simd_baseline), None)
+    # A numpy built without dispatch ignores the variable (with a warning) instead of checking it.
+    build = next(
+        (b for b in fp.native.builds if b.package == "numpy" and b.simd_baseline and b.simd_dispatch), None
+    )
     if not value or build is None or fp.package("numpy") is None:
         return
     # numpy splits the list on commas, spaces and tabs, and matches names as written (``x86_v2`` only warns)

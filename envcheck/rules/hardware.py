@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from packaging.specifiers import SpecifierSet
 
-from envcheck.isa import level_flags, level_rank, unsupported_features
+from envcheck.isa import LADDERS, isa_level, level_flags, level_rank, unsupported_features
 from envcheck.model import OK, CpuInfo, CudaComponent, Fingerprint, NativeLib, PackageBuild
 from envcheck.policy import Policy
 from envcheck.rules.interface import Change
@@ -72,7 +73,7 @@ def compare_cpu(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> I
     required = [c for c in isa_required(actual) if c.subject not in before and expected.package(c.subject)]
     yield from required
     same_architecture = not (e.architecture and a.architecture and e.architecture != a.architecture)
-    if not required and same_architecture and e.flags and a.flags:
+    if not required and same_architecture and _flags_fit(e) and _flags_fit(a):
         # Dispatch-relevant flags, and every flag of the training CPU's level: a lower level is a loss too.
         watched = DISPATCH_FLAGS | level_flags(e.isa_level)
         lost = sorted(set(e.flags) & watched - set(a.flags))
@@ -109,6 +110,14 @@ def _kernels_lost(builds: Iterable[PackageBuild], old: CpuInfo, new: CpuInfo) ->
     return "".join(parts)
 
 
+def _flags_fit(cpu: CpuInfo) -> bool:
+    """Whether the flags describe a CPU of the recorded architecture. Under emulation (an amd64 container on an
+    arm64 host, qemu-user) /proc/cpuinfo shows the host's CPU: every feature would look missing."""
+    if not cpu.flags:
+        return False
+    return cpu.architecture not in LADDERS or bool(isa_level(cpu.flags, cpu.architecture))
+
+
 def _usable(fp: Fingerprint) -> int:
     """Usable CPUs in millicores: affinity, capped by the cgroup quota."""
     count = fp.cpu.affinity_count or fp.cpu.logical_cpus
@@ -125,7 +134,7 @@ def isa_required(actual: Fingerprint) -> Iterator[Change]:
     ``ISA_REQUIREMENTS`` table (x86-64 only).
     """
     cpu = actual.cpu
-    if not cpu.flags:
+    if not _flags_fit(cpu):
         return
     recorded = {b.package: b for b in actual.native.builds if b.simd_baseline}
     for name in sorted(recorded):
@@ -198,11 +207,13 @@ def compare_gpu(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> I
     new_mig = {d.mig_mode for d in a.devices if d.mig_mode}
     if old_mig and new_mig and old_mig != new_mig:
         yield Change("gpu.mig", "gpu", "/".join(sorted(old_mig)), "/".join(sorted(new_mig)))
-    before = {c.fields["cuda"] for c in driver_too_old(expected)}
-    too_old = [c for c in driver_too_old(actual) if c.fields["cuda"] not in before]
+    # What the lockfile's own environment already had is no drift; versions from different sources of one
+    # runtime (13.0 from torch, 13.0.2 from a pin) are one CUDA.
+    had = {_major(c.fields["cuda"]) for c in driver_too_old(expected)}
+    too_old = [c for c in driver_too_old(actual) if _major(c.fields["cuda"]) not in had]
     yield from too_old
-    before = {c.fields["cuda"] for c in driver_minor_compat(expected)}
-    compat = [c for c in driver_minor_compat(actual) if c.fields["cuda"] not in before]
+    had_compat = {_major_minor(c.fields["cuda"]) for c in driver_minor_compat(expected)}
+    compat = [c for c in driver_minor_compat(actual) if _major_minor(c.fields["cuda"]) not in had_compat]
     yield from compat
     if (
         not too_old
@@ -259,11 +270,21 @@ def driver_minor_compat(fp: Fingerprint) -> Iterator[Change]:
         yield Change("gpu.driver.minor_compat", "driver", "", fp.gpu.driver_version, fields, package=comp.package)
 
 
+#: A ``CUDA_VERSION`` value as NVIDIA's CUDA base images set it to the toolkit they install (``13.0.1``).
+_CUDA_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)*$")
+
+
 def _runtimes(fp: Fingerprint) -> List[CudaComponent]:
-    """The CUDA runtimes shipped; packages first: a wheel that needs more of the driver is the sharper finding
-    than the image's own toolkit."""
-    shipped = [c for c in fp.gpu.cuda_shipped if c.component == "cuda-runtime"]
-    return sorted(shipped, key=lambda c: (not c.package, c.package))
+    """The CUDA runtimes the packages ship, then the image's own toolkit (its ``CUDA_VERSION``, as a component with
+    no package): a wheel that needs more of the driver is the sharper finding. An image that states its driver
+    requirement (``NVIDIA_REQUIRE_*``, NVIDIA's images do) is judged by that instead, the way the container
+    runtime does, forward-compatibility branches included (``gpu.require.*``)."""
+    shipped = sorted((c for c in fp.gpu.cuda_shipped if c.component == "cuda-runtime"), key=lambda c: c.package)
+    variables = fp.env.variables
+    toolkit = variables.get("CUDA_VERSION", "").strip()
+    if _CUDA_VERSION.match(toolkit) and not any(name.startswith("NVIDIA_REQUIRE_") for name in variables):
+        shipped.append(CudaComponent("cuda-runtime", toolkit, ""))
+    return shipped
 
 
 def _origin(package: str) -> Dict[str, str]:

@@ -21,17 +21,27 @@ class TargetSpec:
     image: Optional[str] = None
     container: Optional[str] = None
     image_archive: Optional[str] = None
+    blas_kernels: bool = False
+    """For --pid/--process-match: load each OpenBLAS the process mapped in a child to ask its kernel set."""
 
     def given(self) -> list[str]:
-        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+        """The target options given (not the modifiers)."""
+        return [f.name for f in fields(self) if f.name != "blas_kernels" and getattr(self, f.name) is not None]
 
 
-def make_target(spec: TargetSpec) -> Target:
-    """The target the options name; raises ``TargetError`` when more than one is given."""
+def validate(spec: TargetSpec) -> None:
+    """Raise ``TargetError`` for options that do not go together (checked before anything is read)."""
     given = spec.given()
     if len(given) > 1:
         options = ", ".join("--" + name.replace("_", "-") for name in given)
         raise TargetError(f"give at most one target option, not {options}")
+    if spec.blas_kernels and spec.pid is None and spec.process_match is None:
+        raise TargetError("--blas-kernels applies to --pid and --process-match only")
+
+
+def make_target(spec: TargetSpec) -> Target:
+    """The target the options name; raises ``TargetError`` when they do not go together."""
+    validate(spec)
     if spec.python is not None:
         from envcheck.targets.python import PythonTarget
 
@@ -39,11 +49,11 @@ def make_target(spec: TargetSpec) -> Target:
     if spec.pid is not None:
         from envcheck.targets.pid import PidTarget
 
-        return PidTarget(spec.pid)
+        return PidTarget(spec.pid, blas_kernels=spec.blas_kernels)
     if spec.process_match is not None:
         from envcheck.targets.pid import PidTarget
 
-        return PidTarget.matching(spec.process_match)
+        return PidTarget.matching(spec.process_match, blas_kernels=spec.blas_kernels)
     if spec.root is not None:
         from envcheck.targets.root import RootTarget
 

@@ -138,9 +138,13 @@ class PidTarget(Target):
 
     kind = "pid"
 
-    def __init__(self, pid: int, proc_root: str = "/proc") -> None:
+    def __init__(self, pid: int, proc_root: str = "/proc", *, blas_kernels: bool = False) -> None:
+        """``blas_kernels``: ask each OpenBLAS the process mapped which kernels it picks, by loading that file in a
+        short-lived child of envcheck. That runs the target's library code (never in the target) in envcheck's
+        own namespaces, so it is the caller's choice; off, the kernel sets are left unknown."""
         self.pid = pid
         self.proc_root = proc_root
+        self.blas_kernels = blas_kernels
         #: The site folders (host paths, through /proc/PID/root) the last probe found; None before one.
         self._sites: Optional[List[str]] = None
         #: The process's OPENBLAS_CORETYPE, which steers the kernels its OpenBLAS picks.
@@ -149,7 +153,7 @@ class PidTarget(Target):
         self._corenames: Dict[Tuple[str, int, int, str], str] = {}
 
     @classmethod
-    def matching(cls, pattern: str, proc_root: str = "/proc") -> PidTarget:
+    def matching(cls, pattern: str, proc_root: str = "/proc", *, blas_kernels: bool = False) -> PidTarget:
         """The oldest process whose command line matches ``pattern`` (a server's master, not its workers), leaving
         out envcheck itself and the processes that started it."""
         try:
@@ -158,7 +162,7 @@ class PidTarget(Target):
             raise TargetError(f"--process-match {pattern!r}: not a valid regular expression ({e})") from e
         if not found:
             raise TargetError(f"--process-match {pattern!r}: no running process matches")
-        return cls(found[0][0], proc_root)
+        return cls(found[0][0], proc_root, blas_kernels=blas_kernels)
 
     @property
     def name(self) -> str:
@@ -286,7 +290,7 @@ class PidTarget(Target):
             owners=dict(owners),
             versions=dict(versions),
             file_root=self._path("root"),
-            corename=self._corename,
+            corename=self._corename if self.blas_kernels else None,
         ).collect()
 
     def _corename(self, path: str) -> str:

@@ -111,3 +111,37 @@ def test_a_child_answers_nothing_for_what_is_not_an_openblas(tmp_path: Path) -> 
     assert openblas_corename_of_file(str(tmp_path / "missing.so")) == ""
     libc = ctypes.util.find_library("c")
     assert libc and openblas_corename_of_file(libc) == ""  # loads, has no corename function
+
+
+def test_a_replaced_openblas_is_not_described_by_the_file_there_now(tmp_path: Path) -> None:
+    """numpy upgraded in place under a running server: maps says (deleted); the file at the path is the new one."""
+    site = tmp_path / "root/opt/v/site-packages"
+    (site / "numpy.libs").mkdir(parents=True)
+    new_build = site / "numpy.libs/libscipy_openblas64_-61654e39.so"
+    new_build.write_bytes(b"\0OpenBLAS 0.3.99 \0")
+    maps = MAPS.replace("libscipy_openblas64_-61654e39.so\n", "libscipy_openblas64_-61654e39.so (deleted)\n", 2)
+    (tmp_path / "proc/7").mkdir(parents=True)
+    (tmp_path / "proc/7/maps").write_text(maps)
+
+    def corename(path: str) -> str:
+        raise AssertionError(f"must not load {path}: it is not the library the process runs")
+
+    got = LoadedLibrariesCollector(
+        pid="7",
+        proc_root=str(tmp_path / "proc"),
+        site_dirs=["/opt/v/site-packages"],
+        file_root=str(tmp_path / "root"),
+        corename=corename,
+    ).collect()
+    blas = got.value[0]
+    assert (blas.kind, blas.version, blas.architecture) == ("blas", "", "")
+    # not replaced: read and asked
+    (tmp_path / "proc/7/maps").write_text(MAPS)
+    asked = LoadedLibrariesCollector(
+        pid="7",
+        proc_root=str(tmp_path / "proc"),
+        site_dirs=["/opt/v/site-packages"],
+        file_root=str(tmp_path / "root"),
+        corename=lambda path: "Zen" if path == str(new_build) else "",
+    ).collect()
+    assert (asked.value[0].version, asked.value[0].architecture) == ("0.3.99", "Zen")

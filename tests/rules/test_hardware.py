@@ -97,8 +97,19 @@ def test_aarch64_levels_and_sve() -> None:
         "(then armv8.4-a, now armv8.2-a)"
     )
     assert "numpy loses its ASIMDFHM, SVE kernels; " in finding.message
-    no_asimd = with_cpu(graviton3, {"fp"}, "")
-    assert {(f.id, f.subject) for f in compare(graviton3, no_asimd).findings} >= {("cpu.isa.required", "numpy")}
+    # a numpy built with SVE in its baseline cannot import on a Graviton2
+    sve_build = dataclasses.replace(numpy_arm, simd_baseline=(*numpy_arm.simd_baseline, "SVE"))
+    sve_numpy = with_builds(graviton3, sve_build)
+    found = compare(sve_numpy, with_builds(graviton2, sve_build)).findings
+    assert [(f.id, f.subject) for f in found] == [("cpu.isa.required", "numpy")]
+    assert found[0].message.startswith("numpy needs SVE (its baseline: NEON NEON_FP16 NEON_VFPV4 ASIMD SVE)")
+
+
+def test_flags_of_another_architecture_say_nothing() -> None:
+    # An amd64 container under emulation on an arm64 host: /proc/cpuinfo shows the host's Features.
+    emulated = with_cpu(with_builds(BASE, NUMPY_H200), {"fp", "asimd", "atomics"}, "", architecture="x86_64")
+    assert compare(emulated, emulated, self_checks=True).findings == ()
+    assert "cpu.isa.lost" not in {f.id for f in compare(with_builds(BASE, NUMPY_H200), emulated).findings}
 
 
 def test_another_architecture_is_not_reported_as_lost_features() -> None:
@@ -106,24 +117,54 @@ def test_another_architecture_is_not_reported_as_lost_features() -> None:
     assert "cpu.isa.lost" not in {f.id for f in compare(BASE, arm).findings}
 
 
-def _driver(fp: Fingerprint, driver: str, *shipped: CudaComponent) -> Fingerprint:
-    return r(fp, gpu=dataclasses.replace(fp.gpu, driver_version=driver, cuda_shipped=shipped))
+def _driver(fp: Fingerprint, driver: str, *shipped: CudaComponent, image_cuda: str = "") -> Fingerprint:
+    """The node's driver; with ``image_cuda``, an image that sets CUDA_VERSION but no NVIDIA_REQUIRE_*."""
+    variables = dict(fp.env.variables)
+    if image_cuda:
+        variables = {k: v for k, v in variables.items() if not k.startswith("NVIDIA_REQUIRE_")}
+        variables["CUDA_VERSION"] = image_cuda
+    gpu = dataclasses.replace(fp.gpu, driver_version=driver, cuda_shipped=shipped)
+    return r(fp, gpu=gpu, env=dataclasses.replace(fp.env, variables=variables))
 
 
 def test_the_images_cuda_version_against_an_old_driver() -> None:
-    image = CudaComponent("cuda-runtime", "13.0.1", "")
-    base = _driver(BASE, "580.159.04", image)
-    (finding,) = compare(base, _driver(base, "570.86.15", image)).findings
+    base = _driver(BASE, "580.159.04", image_cuda="13.0.1")
+    (finding,) = compare(base, _driver(base, "570.86.15", image_cuda="13.0.1")).findings
     assert finding.id == "gpu.driver.too_old" and finding.severity == Severity.CRITICAL
     assert "the image's CUDA toolkit (CUDA_VERSION)" in finding.message
     assert finding.remedy.endswith("or build the image on a CUDA base the driver supports")
 
 
+def test_an_image_that_states_its_requirement_is_judged_by_it() -> None:
+    # The real H200 image: CUDA_VERSION 13.0.2 and an NVIDIA_REQUIRE_CUDA whose forward-compatibility branches
+    # accept a 570 driver on datacenter GPUs. On 570 the cu130 torch wheel is too new; the image is not.
+    base = _driver(BASE, "580.159.04", CudaComponent("cuda-runtime", "13.0", "torch"))
+    (finding,) = compare(base, _driver(base, "570.86.15", *base.gpu.cuda_shipped)).findings
+    assert finding.id == "gpu.driver.too_old"
+    assert "shipped by torch" in finding.message
+
+
+@pytest.mark.parametrize("value", ["", "latest", "12.4.1; rm -rf /"], ids=["unset", "not-a-version", "junk"])
+def test_a_cuda_version_that_is_not_a_version_is_not_judged(value: str) -> None:
+    base = _driver(BASE, "580.159.04", image_cuda=value)
+    assert compare(base, _driver(base, "470.256.02", image_cuda=value)).findings[0].id == "gpu.driver.version"
+
+
 def test_a_wheel_is_named_before_the_image_for_the_same_cuda() -> None:
-    shipped = (CudaComponent("cuda-runtime", "13.0.1", ""), CudaComponent("cuda-runtime", "13.0", "torch"))
-    base = _driver(BASE, "580.159.04", *shipped)
-    (finding,) = compare(base, _driver(base, "570.86.15", *shipped)).findings
+    torch = CudaComponent("cuda-runtime", "13.0", "torch")
+    base = _driver(BASE, "580.159.04", torch, image_cuda="13.0.1")
+    (finding,) = compare(base, _driver(base, "570.86.15", torch, image_cuda="13.0.1")).findings
     assert "shipped by torch" in finding.message and "than CUDA 13.0 needs" in finding.message
+
+
+def test_a_lockfile_without_the_images_toolkit_in_cuda_shipped_gives_no_drift() -> None:
+    # Lockfiles keep CUDA_VERSION in env whatever envcheck version wrote them: the same environment compares
+    # equal, whichever source a runtime's version came from (13.0 from torch/version.py, 13.0.2 from a pin).
+    old = _driver(BASE, "580.65.06", CudaComponent("cuda-runtime", "13.0.2", "torch"), image_cuda="13.1.0")
+    old = r(old, gpu=dataclasses.replace(old.gpu, cuda_driver_version="13.0"))
+    new = r(old, gpu=dataclasses.replace(old.gpu, cuda_shipped=(CudaComponent("cuda-runtime", "13.0", "torch"),)))
+    assert compare(old, new).findings == ()
+    assert [f.id for f in compare(old, new, self_checks=True).findings] == ["gpu.driver.minor_compat"]
 
 
 # --- BLAS kernels: the real lockfile written inside a torch process on the H200 (numpy's OpenBLAS: SkylakeX) -----
@@ -180,12 +221,13 @@ def _node(fp: Fingerprint, driver: str, driver_cuda: str, *shipped: CudaComponen
 
 
 CU128 = CudaComponent("cuda-runtime", "12.8", "torch")
-IMAGE_124 = CudaComponent("cuda-runtime", "12.4.1", "")
 
 
 def test_a_cu128_torch_on_a_cuda_12_2_driver_runs_in_minor_version_compatibility() -> None:
-    trained = _node(BASE, "570.86.15", "12.8", CU128, IMAGE_124)
-    serving = _node(BASE, "535.183.01", "12.2", CU128, IMAGE_124)
+    image = {**BASE.env.variables, "CUDA_VERSION": "12.4.1"}
+    with_image = r(BASE, env=dataclasses.replace(BASE.env, variables=image))
+    trained = _node(with_image, "570.86.15", "12.8", CU128)
+    serving = _node(with_image, "535.183.01", "12.2", CU128)
     (finding,) = compare(trained, serving).findings  # one finding: the newest runtime, by the package
     assert (finding.id, finding.severity) == ("gpu.driver.minor_compat", Severity.MEDIUM)
     assert finding.message.startswith(

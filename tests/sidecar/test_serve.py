@@ -131,8 +131,9 @@ def invoke(*args: str) -> Any:
         (["{lock}", "--listen", ":9717"], "--listen"),
         (["{lock}", "--pid", "1", "--python", "x"], "at most one target option"),
         (["{lock}", "--process-match", "("], "not a valid regular expression"),
+        (["{lock}", "--blas-kernels"], "--blas-kernels applies to --pid and --process-match only"),
     ],
-    ids=["no-lockfile", "bad-policy", "bad-listen", "two-targets", "bad-regex"],
+    ids=["no-lockfile", "bad-policy", "bad-listen", "two-targets", "bad-regex", "blas-kernels-alone"],
 )
 def test_start_errors_are_one_line_exit_2(lock: Path, tmp_path: Path, args: List[str], message: str) -> None:
     bad_policy = tmp_path / "policy.toml"

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 import venv
 from pathlib import Path
@@ -285,10 +286,26 @@ def test_pid_records_the_kernels_the_processs_openblas_chose(coretype: str) -> N
         try:
             assert proc.stdout is not None
             own_answer = proc.stdout.readline().strip()
-            fp = capture.take(PidTarget(proc.pid), hardware=lambda: ())
+            fp = capture.take(PidTarget(proc.pid, blas_kernels=True), hardware=lambda: ())
+            by_default = capture.take(PidTarget(proc.pid), hardware=lambda: ())
+            lock = str(Path(tempfile.mkdtemp()) / "pid.lock")
+            cli = run(
+                sys.executable, "-m", "envcheck", "snapshot", "--pid", str(proc.pid), "--blas-kernels", "-o", lock
+            )
         finally:
             proc.kill()
     assert own_answer and (not coretype or own_answer == coretype)
     (blas,) = [lib for lib in fp.native.loaded if lib.vendor == "openblas"]
     assert blas.package == "numpy" and blas.version
     assert blas.architecture == own_answer
+    # without --blas-kernels nothing of the target's is run: the library is listed, its kernels unknown
+    (plain,) = [lib for lib in by_default.native.loaded if lib.vendor == "openblas"]
+    assert (plain.version, plain.architecture) == (blas.version, "")
+    assert cli.returncode == 0, cli.stderr
+    assert [lib.architecture for lib in lockfile.read(lock).native.loaded if lib.kind == "blas"] == [own_answer]
+
+
+def test_blas_kernels_needs_a_process_target() -> None:
+    done = run(sys.executable, "-m", "envcheck", "snapshot", "--blas-kernels", "-o", "-")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "envcheck: error: --blas-kernels applies to --pid and --process-match only"
