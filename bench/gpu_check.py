@@ -161,19 +161,8 @@ def main() -> int:
     )
     time.sleep(3)
     pid_lock = work / "pid.lock"
-    report["snapshot_pid"] = timed(
-        [
-            sys.executable,
-            "-m",
-            "envcheck",
-            "snapshot",
-            "--pid",
-            str(server.pid),
-            "--blas-kernels",
-            "-o",
-            str(pid_lock),
-        ]
-    )
+    snapshot_pid = ["snapshot", "--pid", str(server.pid), "--blas-kernels", "-o", str(pid_lock)]
+    report["snapshot_pid"] = timed([sys.executable, "-m", "envcheck", *snapshot_pid])
     server.kill()
     server.wait()
     if pid_lock.exists():
