@@ -722,8 +722,17 @@ def parse_torch_cuda(text: str) -> Optional[str]:
     return m.group(1) or m.group(2) or ""
 
 
-def collect_builds(files_by_name: Dict[str, Tuple[str, List[str]]]) -> List[Dict[str, Any]]:
-    """What numpy's and torch's own files say about their builds: numpy's SIMD lists, torch's CUDA version."""
+def collect_builds(files_by_name: Dict[str, Tuple[str, List[str]]], root: str = "/") -> List[Dict[str, Any]]:
+    """What numpy's and torch's own files say about their builds: numpy's SIMD lists, torch's CUDA version.
+
+    ``root`` is the tree the folders belong to: a file whose real path leaves it (an absolute link inside an
+    image, read from the host) is not read.
+    """
+    inside = os.path.join(os.path.realpath(root), "")
+
+    def _within(path):  # type: (str) -> bool
+        return root in ("", "/") or os.path.realpath(path).startswith(inside)
+
     builds = []  # type: List[Dict[str, Any]]
     if "numpy" in files_by_name:
         folder = files_by_name["numpy"][0]
@@ -736,6 +745,8 @@ def collect_builds(files_by_name: Dict[str, Tuple[str, List[str]]]) -> List[Dict
             if binary is None:
                 continue
             rel = sub + "/" + binary
+            if not _within(os.path.join(folder, rel)):
+                break
             try:
                 baseline, dispatch = numpy_simd(os.path.join(folder, rel))
             except (OSError, ValueError):
@@ -747,8 +758,9 @@ def collect_builds(files_by_name: Dict[str, Tuple[str, List[str]]]) -> List[Dict
             break
     if "torch" in files_by_name:
         rel = "torch/version.py"
+        path = os.path.join(files_by_name["torch"][0], rel)
         try:
-            cuda = parse_torch_cuda(_read_text(os.path.join(files_by_name["torch"][0], rel), 1 << 16))
+            cuda = parse_torch_cuda(_read_text(path, 1 << 16)) if _within(path) else None
         except (OSError, UnicodeDecodeError):
             cuda = None
         if cuda is not None:

@@ -416,6 +416,20 @@ def test_collect_builds_numpy_1x_layout_and_cpu_torch(tmp_path: Path) -> None:
     assert torch == {"package": "torch", "source": "torch/version.py"}  # a CPU build: no CUDA
 
 
+def test_collect_builds_stays_inside_the_tree(tmp_path: Path) -> None:
+    """Inside an image, an absolute link must not lead the static reader to the host's files."""
+    host = tmp_path / "host-torch"
+    host.mkdir()
+    (host / "version.py").write_text("cuda: Optional[str] = '12.1'\n")
+    tree = tmp_path / "tree"
+    site = tree / "usr/lib/python3/dist-packages"
+    make_dist_info(site, "torch", "2.9.1")
+    (site / "torch").symlink_to(host)  # as the tree's own processes see it, a link out of the image
+    _, _, files = probe.collect_packages([str(site)])
+    assert probe.collect_builds(files, str(tree)) == []
+    assert probe.collect_builds(files) == [{"package": "torch", "source": "torch/version.py", "cuda": "12.1"}]
+
+
 def test_collect_builds_without_the_files(tmp_path: Path) -> None:
     make_dist_info(tmp_path, "numpy", "2.0.0")
     make_dist_info(tmp_path, "torch", "2.0.0")

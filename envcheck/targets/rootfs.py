@@ -470,7 +470,7 @@ def probe_root(
     out["packages"] = packages
     versions = {p["name"]: p["version"] for p in packages}
     shipped = probe.collect_native_shipped(files_by_name, versions, probe.system_library_dirs(root, machine), root)
-    out["native"] = {"shipped": shipped, "builds": probe.collect_builds(files_by_name)}
+    out["native"] = {"shipped": shipped, "builds": probe.collect_builds(files_by_name, root)}
     sources["native"] = {"status": "ok", "detail": probe.NATIVE_DETAIL}
     env = probe.select_env(environ, extra_env)
     env.update(probe.timezone_info(root, environ))
