@@ -95,22 +95,24 @@ def isa_level(flags: Iterable[str], architecture: str = "x86_64") -> str:
     return level
 
 
-def level_rank(level: str) -> int:
-    """1 for a ladder's first level, 2 for the next...; 0 for an empty or unknown level."""
+def _locate(level: str) -> Tuple[Ladder, int]:
+    """The ladder holding ``level`` and its position there; an empty ladder for an unknown level."""
     for ladder in (X86_64_LEVELS, AARCH64_LEVELS):
         for i, (name, _) in enumerate(ladder):
             if name == level:
-                return i + 1
-    return 0
+                return ladder, i
+    return (), -1
+
+
+def level_rank(level: str) -> int:
+    """1 for a ladder's first level, 2 for the next...; 0 for an empty or unknown level."""
+    return _locate(level)[1] + 1
 
 
 def level_flags(level: str) -> FrozenSet[str]:
     """Every flag ``level`` needs, its own and those of the levels below it; empty for an unknown level."""
-    for ladder in (X86_64_LEVELS, AARCH64_LEVELS):
-        names = [name for name, _ in ladder]
-        if level in names:
-            return frozenset().union(*(flags for _, flags in ladder[: names.index(level) + 1]))
-    return frozenset()
+    ladder, i = _locate(level)
+    return frozenset().union(*(flags for _, flags in ladder[: i + 1]))
 
 
 def unsupported_features(features: Iterable[str], flags: Iterable[str]) -> List[str]:

@@ -71,6 +71,45 @@ def install_wheels(python: Path, *requirements: str, find_links: Optional[Path] 
     assert done.returncode == 0, done.stderr
 
 
+#: A local base image with a virtual environment at /opt/venv holding ``install`` from the context's wheels; pip
+#: comes from CPython's own ensurepip wheel, so the build needs no network. ``then`` continues the RUN line,
+#: ``rest`` follows it.
+VENV_DOCKERFILE = """\
+FROM {base}
+COPY wheels /tmp/wheels
+COPY pip.whl /tmp/pip.whl
+RUN python3 -m venv --without-pip /opt/venv \\
+ && /opt/venv/bin/python /tmp/pip.whl/pip install -q --no-index --no-cache-dir --disable-pip-version-check \\
+    --find-links /tmp/wheels {install} \\
+ && rm -rf /tmp/wheels /tmp/pip.whl{then}
+{rest}"""
+
+
+def venv_image_context(
+    context: Path,
+    base: str,
+    wheels: Iterable[Tuple[str, str, Iterable[str]]],
+    install: str,
+    *,
+    then: str = "",
+    rest: str = "",
+) -> None:
+    """Write a Docker build context for ``VENV_DOCKERFILE``: the wheels (name, version, requirements), pip's
+    wheel and the Dockerfile."""
+    import glob
+    import os
+    import shutil
+    import sysconfig
+
+    for dist, version, requires in wheels:
+        build_wheel(context / "wheels", dist, version, requires=requires)
+    found = glob.glob(os.path.join(sysconfig.get_paths()["stdlib"], "ensurepip", "_bundled", "pip-*.whl"))
+    if not found:
+        pytest.skip("this CPython ships no ensurepip wheel")
+    shutil.copy(found[0], context / "pip.whl")
+    (context / "Dockerfile").write_text(VENV_DOCKERFILE.format(base=base, install=install, then=then, rest=rest))
+
+
 def make_dist_info(
     site: Path, name: str, version: str, *, extra: Optional[Dict[str, str]] = None
 ) -> Tuple[Path, str]:

@@ -15,13 +15,10 @@ least privilege that lets the sidecar read the server's /proc/PID/root, environ 
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import re
 import shutil
 import subprocess
-import sysconfig
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from tests.conftest import build_wheel
+from tests.conftest import venv_image_context
 
 BASE = "envcheck-test-base:bookworm"
 REPO = Path(__file__).resolve().parents[2]
@@ -53,14 +50,9 @@ while true; do
 done
 """
 
-DOCKERFILE = """\
-FROM {base}
-COPY wheels /tmp/wheels
-COPY pip.whl /tmp/pip.whl
-RUN python3 -m venv --without-pip /opt/venv \\
- && /opt/venv/bin/python /tmp/pip.whl/pip install -q --no-index --no-cache-dir --disable-pip-version-check \\
-    --find-links /tmp/wheels alpha gamma-lib \\
- && rm -rf /tmp/wheels /tmp/pip.whl && mkdir -p /srv && echo model > /srv/index.html
+#: The model server's image after its virtual environment: the page it serves and the supervisor.
+MODEL_THEN = " && mkdir -p /srv && echo model > /srv/index.html"
+MODEL_REST = """\
 COPY supervise.sh /supervise.sh
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin OMP_NUM_THREADS=4
 CMD ["sh", "/supervise.sh"]
@@ -121,14 +113,9 @@ def sidecar_image(engine: None) -> Iterator[str]:
 def model_image(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """python3 -m http.server under the supervisor, in a venv with alpha 1.0, beta 2.1 and gamma-lib 0.5."""
     context = tmp_path_factory.mktemp("model-image")
-    for dist, version, requires in [("alpha", "1.0", ["beta>=2"]), ("beta", "2.1", []), ("gamma-lib", "0.5", [])]:
-        build_wheel(context / "wheels", dist, version, requires=requires)
-    found = glob.glob(os.path.join(sysconfig.get_paths()["stdlib"], "ensurepip", "_bundled", "pip-*.whl"))
-    if not found:
-        pytest.skip("this CPython ships no ensurepip wheel")
-    shutil.copy(found[0], context / "pip.whl")
+    wheels = [("alpha", "1.0", ["beta>=2"]), ("beta", "2.1", []), ("gamma-lib", "0.5", [])]
+    venv_image_context(context, BASE, wheels, "alpha gamma-lib", then=MODEL_THEN, rest=MODEL_REST)
     (context / "supervise.sh").write_text(SUPERVISOR)
-    (context / "Dockerfile").write_text(DOCKERFILE.format(base=BASE))
     tag = f"envcheck-test-{TOKEN}-model"
     try:
         _docker("build", "--quiet", "--network", "none", "-t", tag, str(context), timeout=600)

@@ -8,16 +8,13 @@ made here are installed into a venv by the pip wheel that ships inside CPython, 
 from __future__ import annotations
 
 import dataclasses
-import glob
 import gzip
 import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 import tarfile
 import uuid
 from pathlib import Path
@@ -31,21 +28,15 @@ from envcheck.targets.archive import ImageArchiveTarget, apply_layer, member_pat
 from envcheck.targets.docker import ContainerTarget, ImageTarget, container_limits
 from envcheck.targets.interface import Target, TargetError
 from envcheck.targets.rootfs import RootError, probe_root
-from tests.conftest import build_wheel
+from tests.conftest import venv_image_context
 
 BASE = "envcheck-test-base:bookworm"
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = uuid.uuid4().hex[:8]
 SLEEP = ["python3", "-c", "import time; time.sleep(600)"]
 
-DOCKERFILE = """\
-FROM {base}
-COPY wheels /tmp/wheels
-COPY pip.whl /tmp/pip.whl
-RUN python3 -m venv --without-pip /opt/venv \\
- && /opt/venv/bin/python /tmp/pip.whl/pip install -q --no-index --no-cache-dir --disable-pip-version-check \\
-    --find-links /tmp/wheels {install} \\
- && rm -rf /tmp/wheels /tmp/pip.whl
+#: After the virtual environment: an ENTRYPOINT that fails (targets must replace it) and the environment.
+IMAGE_REST = """\
 ENTRYPOINT ["/bin/false"]
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin OMP_NUM_THREADS=4
 """
@@ -53,14 +44,6 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 
 def _run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, timeout=600, check=False, **kwargs)
-
-
-def _pip_wheel() -> Path:
-    """The pip wheel that ships inside CPython's ensurepip."""
-    found = glob.glob(os.path.join(sysconfig.get_paths()["stdlib"], "ensurepip", "_bundled", "pip-*.whl"))
-    if not found:
-        pytest.skip("this CPython ships no ensurepip wheel")
-    return Path(found[0])
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +61,7 @@ def engine() -> Iterator[Any]:
 
 def _build(engine: Any, tmp: Path, name: str, wheels: List[Tuple[str, str, List[str]]], install: str) -> str:
     context = tmp / name
-    for dist, version, requires in wheels:
-        build_wheel(context / "wheels", dist, version, requires=requires)
-    shutil.copy(_pip_wheel(), context / "pip.whl")
-    (context / "Dockerfile").write_text(DOCKERFILE.format(base=BASE, install=install))
+    venv_image_context(context, BASE, wheels, install, rest=IMAGE_REST)
     tag = f"envcheck-test-{name}:{TOKEN}"
     engine.images.build(path=str(context), tag=tag, rm=True, forcerm=True, network_mode="none")
     return tag
