@@ -55,8 +55,9 @@ def _sources(raw: Mapping[str, Any]) -> Dict[str, Source]:
     return out
 
 
-def _owners(shipped: Tuple[NativeLib, ...]) -> Dict[str, str]:
-    return {lib.path: lib.package for lib in shipped if lib.package}
+def _by_path(shipped: Tuple[NativeLib, ...]) -> Dict[str, NativeLib]:
+    """The libraries packages ship, by site-relative path: a mapped one found here is not read again."""
+    return {lib.path: lib for lib in shipped if lib.package}
 
 
 def take(
@@ -88,15 +89,14 @@ def take(
     native = _section(NativeInfo, raw, "native")
 
     mapped: Optional[Collected[Tuple[NativeLib, ...]]] = None
-    owners = _owners(native.shipped)
-    versions = {p.name: p.version for p in packages}
+    by_path = _by_path(native.shipped)
     torch: Optional[TorchRuntime] = None
     if loaded and target.in_process:
         site_dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
-        mapped = LoadedLibrariesCollector(site_dirs=site_dirs, owners=owners, versions=versions).collect()
+        mapped = LoadedLibrariesCollector(site_dirs=site_dirs, shipped=by_path).collect()
         torch = torch_runtime()
     elif not target.in_process:
-        mapped = target.loaded_libraries(python, owners, versions)
+        mapped = target.loaded_libraries(python, by_path)
     if mapped is None:
         note = "loaded libraries: not inspected (the Python API inside the process, or --pid, reads them)"
         shipped_source = sources.get("native", Source())

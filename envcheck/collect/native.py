@@ -14,7 +14,7 @@ import posixpath
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from envcheck._subprocess import RunError, run
 from envcheck.collect.interface import Collected, Collector
@@ -59,15 +59,13 @@ def relative_to_site(path: str, site_dirs: Sequence[str]) -> Tuple[str, bool]:
 def loaded_libraries(
     paths: Iterable[str],
     site_dirs: Sequence[str] = (),
-    owners: Optional[dict[str, str]] = None,
+    shipped: Optional[Mapping[str, NativeLib]] = None,
     file_root: str = "",
-    versions: Optional[dict[str, str]] = None,
 ) -> Tuple[NativeLib, ...]:
-    """Classify mapped files; versions from the file name or, for OpenBLAS, from the file's own text.
-
-    ``owners`` maps a site-relative path to the distribution that ships it and ``versions`` a distribution to its
-    version (an nvidia-* wheel's version is its library's); ``file_root`` prefixes paths when the process's files
-    are seen through another root (``/proc/PID/root``).
+    """Classify mapped files. ``shipped`` maps a site-relative path to the library a package ships there (the
+    snapshot's ``native.shipped``): its package and version are taken, not read again. Otherwise the version
+    comes from the file name or, for OpenBLAS, the file's own text; ``file_root`` prefixes paths when the
+    process's files are seen through another root (``/proc/PID/root``).
     """
     libs = []
     for path in paths:
@@ -77,12 +75,14 @@ def loaded_libraries(
             continue
         kind, vendor = hit
         rel, in_site = relative_to_site(path, site_dirs)
-        version = library_version(base, kind)
-        if vendor == "openblas":
+        owner = (shipped or {}).get(rel) if in_site else None
+        if owner is not None and owner.version:
+            version = owner.version
+        elif vendor == "openblas":
             version = openblas_version(file_root + path)
-        package = (owners or {}).get(rel, "") if in_site else ""
-        if not version and vendor == "nvidia" and package.startswith("nvidia-"):
-            version = (versions or {}).get(package, "")
+        else:
+            version = library_version(base, kind)
+        package = owner.package if owner is not None else ""
         libs.append(NativeLib(kind=kind, vendor=vendor, path=rel, package=package, version=version))
     return tuple(libs)
 
@@ -154,8 +154,7 @@ class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
         pid: str = "self",
         proc_root: str = "/proc",
         site_dirs: Sequence[str] = (),
-        owners: Optional[dict[str, str]] = None,
-        versions: Optional[dict[str, str]] = None,
+        shipped: Optional[Mapping[str, NativeLib]] = None,
         file_root: str = "",
         corename: Optional[Callable[[str], str]] = None,
     ) -> None:
@@ -166,8 +165,7 @@ class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
         self.pid = pid
         self.proc_root = proc_root
         self.site_dirs = site_dirs
-        self.owners = owners
-        self.versions = versions
+        self.shipped = shipped
         self.corename = corename if corename is not None or pid != "self" else openblas_corename
 
     def collect(self) -> Collected[Tuple[NativeLib, ...]]:
@@ -178,9 +176,7 @@ class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
             return Collected((), Source(NOT_INSPECTED, f"{maps} does not exist (not Linux, or no such process)"))
         except OSError as e:
             return Collected((), Source(UNAVAILABLE, f"cannot read {maps}: {e.strerror}"))
-        libs = loaded_libraries(
-            parse_maps(text), self.site_dirs, self.owners, file_root=self.file_root, versions=self.versions
-        )
+        libs = loaded_libraries(parse_maps(text), self.site_dirs, self.shipped, file_root=self.file_root)
         replaced = replaced_in_maps(text)
         libs = tuple(self._finish(lib, replaced) for lib in libs)
         return Collected(libs, Source(OK, str(maps)))

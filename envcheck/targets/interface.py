@@ -49,7 +49,7 @@ class Target(ABC):
         return (CpuCollector(), MemoryCollector(), GpuCollector())
 
     def loaded_libraries(
-        self, python: PythonInfo, owners: Mapping[str, str], versions: Mapping[str, str]
+        self, python: PythonInfo, shipped: Mapping[str, NativeLib]
     ) -> Optional[Collected[Tuple[NativeLib, ...]]]:
         """The native libraries the target's process has mapped, where it has one that can be read."""
         return None

@@ -275,7 +275,7 @@ class PidTarget(Target):
         )
 
     def loaded_libraries(
-        self, python: PythonInfo, owners: Mapping[str, str], versions: Mapping[str, str]
+        self, python: PythonInfo, shipped: Mapping[str, NativeLib]
     ) -> Optional[Collected[Tuple[NativeLib, ...]]]:
         minor = ".".join(python.version.split(".")[:2])
         sites = [
@@ -287,8 +287,7 @@ class PidTarget(Target):
             pid=str(self.pid),
             proc_root=self.proc_root,
             site_dirs=sites,
-            owners=dict(owners),
-            versions=dict(versions),
+            shipped=shipped,
             file_root=self._path("root"),
             corename=self._corename if self.blas_kernels else None,
         ).collect()

@@ -12,6 +12,7 @@ from envcheck.collect.native import (
     openblas_corename_of_file,
     parse_maps,
 )
+from envcheck.model import NativeLib
 from tests.conftest import H200
 
 SITE = "/opt/torch/.venv/lib/python3.12/site-packages"
@@ -38,12 +39,15 @@ def test_parse_maps_keeps_shared_objects_once_in_order() -> None:
 def test_real_torch_process_libraries() -> None:
     """The 234 libraries a real H200 process mapped after numpy, scipy, scikit-learn and a CUDA matmul."""
     mapped = json.loads((H200 / "torch-process.json").read_text())["mapped_libraries"]
-    owners = {
-        "nvidia/cudnn/lib/libcudnn.so.9": "nvidia-cudnn-cu13",
-        "nvidia/nccl/lib/libnccl.so.2": "nvidia-nccl-cu13",
+    shipped = {  # as the snapshot's native.shipped records them: an nvidia-* wheel's version is its library's
+        "nvidia/cudnn/lib/libcudnn.so.9": NativeLib(
+            "cudnn", "nvidia", "nvidia/cudnn/lib/libcudnn.so.9", "nvidia-cudnn-cu13", "9.19.0.56"
+        ),
+        "nvidia/nccl/lib/libnccl.so.2": NativeLib(
+            "nccl", "nvidia", "nvidia/nccl/lib/libnccl.so.2", "nvidia-nccl-cu13", "2.28.9"
+        ),
     }
-    versions = {"nvidia-cudnn-cu13": "9.19.0.56", "nvidia-nccl-cu13": "2.28.9"}
-    libs = loaded_libraries(mapped, [SITE], owners, versions=versions)
+    libs = loaded_libraries(mapped, [SITE], shipped)
     kinds = sorted({lib.kind for lib in libs})
     assert kinds == ["blas", "cublas", "cuda-driver", "cudart", "cudnn", "nccl", "openmp"]
     blas = [lib.path for lib in libs if lib.kind == "blas"]

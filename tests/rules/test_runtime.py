@@ -11,7 +11,7 @@ from envcheck import lockfile
 from envcheck.collect.frameworks import torch_runtime
 from envcheck.collect.native import loaded_libraries
 from envcheck.compare import compare
-from envcheck.model import TorchRuntime
+from envcheck.model import NativeLib, TorchRuntime
 from envcheck.rules.runtime import arch_unsupported, blas_duplicates, loaded_mismatch
 from tests.conftest import H200
 
@@ -84,11 +84,14 @@ def test_recorded_arch_list_wins_over_the_table() -> None:
 
 
 def test_the_real_process_loaded_two_openblas_builds() -> None:
-    owners = {
-        "numpy.libs/libscipy_openblas64_-61654e39.so": "numpy",
-        "scipy.libs/libscipy_openblas-5f890258.so": "scipy",
+    shipped = {
+        path: NativeLib("blas", "openblas", path, package)
+        for path, package in (
+            ("numpy.libs/libscipy_openblas64_-61654e39.so", "numpy"),
+            ("scipy.libs/libscipy_openblas-5f890258.so", "scipy"),
+        )
     }
-    libs = loaded_libraries(PROCESS["mapped_libraries"], [SITE], owners)
+    libs = loaded_libraries(PROCESS["mapped_libraries"], [SITE], shipped)
     fp = dataclasses.replace(BASE, native=dataclasses.replace(BASE.native, loaded=libs))
     (change,) = blas_duplicates(fp)
     assert change.subject == "openblas" and change.fields["count"] == "2"
