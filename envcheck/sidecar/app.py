@@ -4,21 +4,25 @@
                   when it has stopped or stalled: the liveness probe.
 ``GET /readyz``   200 ``{"ready": true, ...}`` when the last check found nothing at or above ``--fail-on``; 503
                   ``{"ready": false, "reason": ...}`` otherwise, before the first check (``no check yet``) and when
-                  the target cannot be inspected (``target lost: ...``): the readiness probe.
-``GET /metrics``  Prometheus text format (OpenMetrics when asked for in ``Accept``).
-``GET /report``   the last JSON report; 503 before one.
+                  the target cannot be inspected (``target lost: ...``) or the check ran past its time budget
+                  (``check timed out: ...``): the readiness probe.
+``GET /metrics``  Prometheus text format (OpenMetrics when ``Accept`` names it).
+``GET /report``   the last JSON report; 503 before one, and while the last check timed out.
 
 ``HEAD`` answers as ``GET`` without a body. Other methods get 405 with ``Allow``, other paths 404, and a request
-with a body 413 (nothing here takes input, so none is read).
+with a body 413 (nothing here takes input, so none is read). No response carries anything taken from the
+request: the metrics format is one of two, chosen from ``Accept``, and its rendering is cached per format.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import CollectorRegistry
 
 from envcheck.sidecar.checker import State, View, timestamp
@@ -59,30 +63,69 @@ def readyz(view: View) -> Response:
 
 
 def report(view: View) -> Response:
+    if view.last is not None and view.last.timed_out:
+        return _json(503, {"reason": view.reason})
     if view.report_json is None:
         return _json(503, {"reason": "no check yet"})
     return _STATUS[200], [("Content-Type", "application/json")], (view.report_json + "\n").encode("utf-8")
 
 
-class _MetricsCache:
+class Format(enum.Enum):
+    """The metrics formats served; the value is the ``Content-Type`` sent with it."""
+
+    TEXT = "text/plain; version=0.0.4; charset=utf-8"
+    OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def negotiate(accept: str) -> Format:
+    """OpenMetrics when ``accept`` (an ``Accept`` header) names ``application/openmetrics-text`` with a q above 0,
+    else the Prometheus text format. Only media types and q are read: the answer is one of two, whatever was
+    asked, so nothing of the header is reflected and a cache keyed on it stays bounded."""
+    for item in accept.split(","):
+        media, *params = item.split(";")
+        if media.strip().lower() != "application/openmetrics-text":
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            return Format.OPENMETRICS
+    return Format.TEXT
+
+
+_ENCODERS: Dict[Format, Callable[[CollectorRegistry], bytes]] = {
+    Format.TEXT: generate_latest,
+    Format.OPENMETRICS: generate_openmetrics,
+}
+
+
+class MetricsCache:
     """The last rendering per format, reused until the state changes: a burst of scrapes between two checks
-    costs one rendering, not one each."""
+    costs one rendering, not one each. Keyed on the ``Format`` alone: two entries at most."""
 
     def __init__(self, registry: CollectorRegistry, state: State) -> None:
         self.registry = registry
         self.state = state
         self._lock = threading.Lock()
-        self._cache: Dict[str, Tuple[int, bytes]] = {}
+        self._cache: Dict[Format, Tuple[int, bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
     def __call__(self, environ: Dict[str, Any]) -> Response:
-        encoder, content_type = choose_encoder(str(environ.get("HTTP_ACCEPT", "")))
+        fmt = negotiate(str(environ.get("HTTP_ACCEPT", "")))
         with self._lock:
             generation = self.state.view().generation
-            cached = self._cache.get(content_type)
+            cached = self._cache.get(fmt)
             if cached is None or cached[0] != generation:
-                cached = (generation, encoder(self.registry))
-                self._cache[content_type] = cached
-        return _STATUS[200], [("Content-Type", content_type)], cached[1]
+                cached = (generation, _ENCODERS[fmt](self.registry))
+                self._cache[fmt] = cached
+        return _STATUS[200], [("Content-Type", fmt.value)], cached[1]
 
 
 def _content_length(environ: Dict[str, Any]) -> int:
@@ -92,9 +135,13 @@ def _content_length(environ: Dict[str, Any]) -> int:
         return 1  # unreadable: treat as a body
 
 
-def make_app(state: State, registry: Optional[CollectorRegistry] = None) -> WsgiApp:
-    """The WSGI application over ``state``; ``registry`` defaults to a new one with the sidecar's collector."""
-    metrics = _MetricsCache(registry if registry is not None else make_registry(state), state)
+def make_app(
+    state: State, registry: Optional[CollectorRegistry] = None, metrics: Optional[MetricsCache] = None
+) -> WsgiApp:
+    """The WSGI application over ``state``; ``registry`` defaults to a new one with the sidecar's collector, and
+    ``metrics`` (the /metrics endpoint and its cache) to one over that registry."""
+    if metrics is None:
+        metrics = MetricsCache(registry if registry is not None else make_registry(state), state)
     views: Dict[str, Callable[[View], Response]] = {"/healthz": healthz, "/readyz": readyz, "/report": report}
 
     def app(environ: Dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -105,7 +152,7 @@ def make_app(state: State, registry: Optional[CollectorRegistry] = None) -> Wsgi
         elif path != "/metrics" and path not in views:
             status, headers, body = _json(404, {"error": "not found", "paths": [*sorted(views), "/metrics"]})
         elif method not in ("GET", "HEAD"):
-            status, headers, body = _json(405, {"error": f"method {method} not allowed"}, ("Allow", ALLOW))
+            status, headers, body = _json(405, {"error": "method not allowed"}, ("Allow", ALLOW))
         elif path == "/metrics":
             status, headers, body = metrics(environ)
         else:

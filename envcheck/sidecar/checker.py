@@ -8,7 +8,8 @@ read again and compared. A token is trusted only when it was taken *before* the 
 made during a read is seen at the next check.
 
 When the target cannot be inspected (the process is gone), the check says "target lost" and the next check asks
-the target factory again: with ``--process-match`` that finds the restarted server under its new PID.
+the target factory again: with ``--process-match`` that finds the restarted server under its new PID. A check that
+runs past its time budget is abandoned by the loop (``serve.check_loop``), which records ``Checker.timed_out``.
 
 Nothing here reads the clock, the streams or the network on its own: the clock is injected, and the caller
 (``serve``) writes the log lines that ``events`` returns.
@@ -52,11 +53,15 @@ class CheckResult:
     duration_s: float
     """Wall time of the check."""
     error: Optional[str] = None
-    """The ``TargetError`` message when the target was lost."""
+    """The ``TargetError`` message when the target was lost; ``check timed out`` when the check was abandoned."""
+    timed_out: bool = False
+    """True when the check ran past its time budget and was abandoned (no report: the target's state is
+    unknown)."""
 
     @property
     def lost(self) -> bool:
-        return self.report is None
+        """True when the target could not be inspected (not when the check timed out)."""
+        return self.report is None and not self.timed_out
 
     @property
     def failing(self) -> Tuple[Finding, ...]:
@@ -133,6 +138,20 @@ class Checker:
         reason = drift_reason(report)
         return CheckResult(report, self.target_name, reason is None, reason, reread, started, self._timer() - t0)
 
+    def timed_out(
+        self, started_at: float, elapsed_s: float, budget_s: float, *, still_running: bool
+    ) -> CheckResult:
+        """The result of a check abandoned after ``budget_s`` seconds (``elapsed_s`` so far): not ready, no report.
+
+        ``still_running``: the check abandoned earlier has not ended yet (no new one was started)."""
+        reason = f"check timed out: no result within {budget_s:g} s"
+        if still_running:
+            reason += f" (still running after {elapsed_s:.0f} s)"
+        error = "check timed out"
+        return CheckResult(
+            None, self.target_name, False, reason, False, started_at, elapsed_s, error=error, timed_out=True
+        )
+
     def _check(self) -> Tuple[Report, bool]:
         fresh = self._target is None
         if self._target is None:
@@ -192,9 +211,10 @@ def events(previous: Optional[CheckResult], known: Optional[Report], result: Che
     """The log records for ``result``: one ``check`` record, then one per change of state.
 
     ``previous`` is the check before, ``known`` the last report the target gave (drift is counted against it, so
-    that a target lost and found again with the same findings logs no drift). Records hold counts, severities,
-    rule ids, subjects (package and variable names) and the target's name: never an expected or actual value,
-    which for an environment variable could be a secret.
+    that a target lost and found again with the same findings logs no drift). A check that timed out logs
+    ``check_timeout`` once, until a check ends again; the next one that reads the target logs ``target_found``.
+    Records hold counts, severities, rule ids, subjects (package and variable names) and the target's name: never
+    an expected or actual value, which for an environment variable could be a secret.
     """
     ts = timestamp(result.started_at + result.duration_s)
     out: List[Dict[str, Any]] = [
@@ -211,11 +231,15 @@ def events(previous: Optional[CheckResult], known: Optional[Report], result: Che
             "reread": result.reread,
         }
     ]
+    if result.timed_out:
+        if previous is None or not previous.timed_out:
+            out.append({"ts": ts, "event": "check_timeout", "target": result.target, "reason": result.reason})
+        return out
     if result.lost:
         if previous is None or not previous.lost:
             out.append({"ts": ts, "event": "target_lost", "target": result.target, "reason": result.reason})
         return out
-    if previous is None or previous.lost or previous.target != result.target:
+    if previous is None or previous.report is None or previous.target != result.target:
         out.append({"ts": ts, "event": "target_found", "target": result.target})
     if known is result.report:
         return out  # the same report (nothing re-read): nothing appeared or cleared
@@ -266,11 +290,17 @@ class View:
     started_at: float
     alive: bool
     last: Optional[CheckResult]
+    """The last check's result, a timed-out one included."""
+    ended: Optional[CheckResult]
+    """The last check that ended (not timed out): what ``envcheck_last_check_*`` and ``checks_total`` count."""
     report: Optional[Report]
     """The last report the target gave (kept while the target is lost)."""
     report_json: Optional[str]
     checks_total: int
+    """Checks that ended (a check that timed out is not counted here until it ends)."""
     errors_total: int
+    """Checks that could not inspect the target, timed out, or failed."""
+    timeouts_total: int
     series: Tuple[Tuple[SeriesKey, int], ...]
     generation: int
     """Changes whenever anything the metrics show changes: a key for caching their rendering."""
@@ -285,7 +315,7 @@ class View:
 
     @property
     def target_up(self) -> bool:
-        return self.last is not None and not self.last.lost
+        return self.last is not None and self.last.report is not None
 
 
 class State:
@@ -309,10 +339,12 @@ class State:
         self._heartbeat = self.started_at
         self._stopped = False
         self._last: Optional[CheckResult] = None
+        self._ended: Optional[CheckResult] = None
         self._report: Optional[Report] = None
         self._report_json: Optional[str] = None
         self._checks = 0
         self._errors = 0
+        self._timeouts = 0
         self._series: Dict[SeriesKey, Optional[float]] = {}
         self._series_view: Tuple[Tuple[SeriesKey, int], ...] = ()
         self._generation = 0
@@ -340,9 +372,12 @@ class State:
             self._generation += 1
             self._last = result
             self._heartbeat = now
-            self._checks += 1
-            if result.lost:
+            if not result.timed_out:
+                self._ended = result
+                self._checks += 1
+            if result.report is None:
                 self._errors += 1
+                self._timeouts += int(result.timed_out)
             elif new_report or any(since is not None for since in self._series.values()):
                 assert result.report is not None
                 self._series = finding_series(self._series, result.report, now)
@@ -367,10 +402,12 @@ class State:
                 started_at=self.started_at,
                 alive=alive,
                 last=self._last,
+                ended=self._ended,
                 report=self._report,
                 report_json=self._report_json,
                 checks_total=self._checks,
                 errors_total=self._errors,
+                timeouts_total=self._timeouts,
                 series=self._series_view,
                 generation=self._generation,
             )

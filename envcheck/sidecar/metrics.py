@@ -3,8 +3,9 @@ its own (nothing is registered at import, and the process's default registry is 
 
 Names follow Prometheus conventions: ``envcheck_`` prefix, base units, ``_total`` counters, ``_info``
 pseudo-metrics valued 1. Label values are only rule ids, components, subjects (package and variable *names*),
-severities, risks, the lockfile's path and digest and the target's name: never a recorded or live value, which
-for an environment variable could be a secret.
+severities, risks, the lockfile's path and digest and the target's name (as given, ``--python
+/opt/my_venv/bin/python``, escaped by the exposition format): never a recorded or live value, which for an
+environment variable could be a secret.
 
 ``envcheck_finding`` has one series per current finding (value 1), at most ``MAX_SERIES`` of them, most severe
 first. A finding that clears goes to 0 and stays there for ``CLEARED_KEEP_S`` (so that a scrape sees it clear),
@@ -79,21 +80,27 @@ class SidecarCollector:
         yield GaugeMetricFamily(
             "envcheck_target_up", "1 when the last check could inspect the target.", value=int(view.target_up)
         )
+        ended = view.ended
         yield GaugeMetricFamily(
             "envcheck_last_check_timestamp_seconds",
-            "Unix time at which the last check ended (0 before the first).",
-            value=0.0 if last is None else last.started_at + last.duration_s,
+            "Unix time at which the last check ended (0 before the first; a check that timed out has not ended).",
+            value=0.0 if ended is None else ended.started_at + ended.duration_s,
         )
         yield GaugeMetricFamily(
             "envcheck_last_check_duration_seconds",
-            "Wall time of the last check.",
-            value=0.0 if last is None else last.duration_s,
+            "Wall time of the last check that ended.",
+            value=0.0 if ended is None else ended.duration_s,
         )
-        yield CounterMetricFamily("envcheck_checks", "Checks done.", value=view.checks_total)
+        yield CounterMetricFamily("envcheck_checks", "Checks that ended.", value=view.checks_total)
         yield CounterMetricFamily(
             "envcheck_check_errors",
-            "Checks that could not inspect the target, or failed.",
+            "Checks that could not inspect the target, timed out, or failed.",
             value=view.errors_total,
+        )
+        yield CounterMetricFamily(
+            "envcheck_check_timeouts",
+            "Checks abandoned because they ran past their time budget (also counted in envcheck_check_errors).",
+            value=view.timeouts_total,
         )
 
 

@@ -1,33 +1,35 @@
-"""Wiring: the WSGI app on a small threading server, the checking loop in a thread, and SIGTERM/SIGINT to stop.
+"""Wiring: the WSGI app on the sidecar's HTTP server, the checking loop in a thread, and SIGTERM/SIGINT to stop.
 
-The loop checks at once, then every ``interval`` seconds after the previous check ended. A signal stops the
-server and returns within a second, even when a check is running (its thread is a daemon: the check is
-abandoned, nothing it does needs finishing). Log records go to the ``log`` callable as one JSON text each: the
-caller owns the stream.
+The loop checks at once, then every ``interval`` seconds after the previous check ended. Each check runs in a
+worker thread of its own, with a time budget (``check_timeout``): a check still running past it (a target that
+serves a FIFO, a probe that hangs) is abandoned to end on its own, and the sidecar says ``check timed out`` in
+/readyz, /report, ``envcheck_check_timeouts_total`` and one ``check_timeout`` log line, while /healthz stays up.
+No new check starts while the abandoned one runs (one reader of the target at a time); when it ends, its result
+is taken as the next check's. A signal stops the server and returns within a second, even when a check is running
+(its thread is a daemon: nothing it does needs finishing). Log records go to the ``log`` callable as one JSON
+text each, from any thread, one at a time: the caller owns the stream.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
-import json
-import re
 import signal
 import threading
 import time
-import urllib.parse
 from types import FrameType
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
-from envcheck.sidecar.app import WsgiApp, make_app
-from envcheck.sidecar.checker import Checker, State, timestamp
+from envcheck.sidecar.app import make_app
+from envcheck.sidecar.checker import Checker, CheckResult, State
+from envcheck.sidecar.logs import Log, Throttle, dumps, error_fields, error_key, record
+from envcheck.sidecar.server import HttpServer
 
 DEFAULT_LISTEN = "127.0.0.1:9717"
-#: How often the server's loop looks for a shutdown request, and the main thread for a signal (seconds).
+#: How often the main thread looks for a signal, and the loop for a stop while a check runs (seconds).
 POLL = 0.1
-#: After refusing a request with a body: how long to wait for the client to close, and how much to discard.
-LINGER = 1.0
-DISCARD_LIMIT = 1 << 20
+#: A check's time budget (seconds): a live target's check takes milliseconds, a first full read a few seconds.
+CHECK_TIMEOUT = 60.0
+#: The exit status of ``serve`` when one of its threads ended on an unexpected error (an internal error).
+INTERNAL_ERROR = 3
 
 
 def parse_listen(text: str) -> Tuple[str, int]:
@@ -47,216 +49,85 @@ def parse_listen(text: str) -> Tuple[str, int]:
     return host, int(port_text)
 
 
-class HttpServer:
-    """A small HTTP/1.0 server for a WSGI application: one asyncio loop in one thread, one request per
-    connection.
+class _Job:
+    """One check, run in a daemon thread: waited for with a deadline, abandoned (never joined) when it hangs."""
 
-    Why not wsgiref's threading server: with a thread per connection, a burst of 200 scrapes and probes spends its
-    time handing the GIL from thread to thread (p99 near 200 ms on two CPUs); one loop answers them one after the
-    other in well under a millisecond each. The application is called inline, so it must not block (the sidecar's
-    endpoints only read the state). Requests are bounded: the request head must fit ``max_head`` bytes (else 431)
-    and arrive within ``timeout`` seconds (else the connection is dropped); a body is never read. No access log.
-    """
+    def __init__(self, check: Callable[[], CheckResult], started_at: float, t0: float) -> None:
+        self.started_at = started_at
+        """Unix time at the start."""
+        self.t0 = t0
+        """``timer()`` at the start."""
+        self.done = threading.Event()
+        self.result: Optional[CheckResult] = None
+        self.error: Optional[BaseException] = None
+        threading.Thread(target=self._run, args=(check,), name="envcheck-check-worker", daemon=True).start()
 
-    def __init__(
-        self, host: str, port: int, app: WsgiApp, *, max_head: int = 16384, timeout: float = 10.0
-    ) -> None:
-        self.app = app
-        self.max_head = max_head
-        self.timeout = timeout
-        self.loop = self._loop = asyncio.new_event_loop()
+    def _run(self, check: Callable[[], CheckResult]) -> None:
         try:
-            self._server = self._loop.run_until_complete(
-                self._loop.create_server(lambda: _Connection(self), host, port, backlog=1024)
-            )
-        except BaseException:
-            self._loop.close()
-            raise
-        self.server_address: Tuple[Any, ...] = self._server.sockets[0].getsockname()
-        self._done = threading.Event()
-
-    def serve_forever(self) -> None:
-        """Answer requests until ``shutdown``; run it in its own thread."""
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_forever()
+            self.result = check()
+        except BaseException as e:  # handed to the loop, which logs it
+            self.error = e
         finally:
-            # Not Server.wait_closed(): since 3.12 it waits for idle clients too. Cancel what is left, and go.
-            self._server.close()
-            pending = asyncio.all_tasks(self._loop)
-            for task in pending:
-                task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self._loop.close()
-            self._done.set()
-
-    def shutdown(self, timeout: float = 1.0) -> None:
-        """Stop ``serve_forever`` and wait (at most ``timeout`` seconds) until it has."""
-        if not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._done.wait(timeout)
-
-    def server_close(self) -> None:
-        """Release the socket of a server that never served (``serve_forever`` releases its own)."""
-        if not self._loop.is_running() and not self._loop.is_closed():
-            self._server.close()
-            self._loop.close()
-
-    def respond(self, head: bytes, peer: Any) -> bytes:
-        """The whole response to a request head."""
-        environ = parse_head(head, self.server_address, peer)
-        if environ is None:
-            return _plain(400, "Bad Request")
-        started: List[Any] = []
-
-        def start_response(status: str, headers: List[Tuple[str, str]], exc_info: Any = None) -> None:
-            started[:] = [status, headers]
-
-        try:
-            body = b"".join(self.app(environ, start_response))
-            status, headers = started
-        except Exception:  # a bug in an endpoint: answer it, and keep serving the others
-            return _plain(500, "Internal Server Error")
-        lines = [f"HTTP/1.0 {status}", *(f"{k}: {v}" for k, v in headers), "Connection: close", "", ""]
-        return "\r\n".join(lines).encode("latin-1") + body
-
-
-class _Connection(asyncio.Protocol):
-    """One client: collect the request head, answer, close. Callbacks, no task: a request costs little.
-
-    When the client sent more than the head (a refused body), closing at once would reset the connection before
-    the client reads the answer: the sending side is shut instead, and what still comes is discarded until the
-    client closes, for at most a second.
-    """
-
-    def __init__(self, server: HttpServer) -> None:
-        self.server = server
-        self.buffer = b""
-        self.answered = False
-        self.discarded = 0
-        self.transport: Optional[asyncio.Transport] = None
-        self.deadline: Optional[asyncio.TimerHandle] = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.deadline = self.server.loop.call_later(self.server.timeout, transport.abort)
-
-    def data_received(self, data: bytes) -> None:
-        assert self.transport is not None
-        if self.answered:
-            self.discarded += len(data)
-            if self.discarded > DISCARD_LIMIT:
-                self.transport.abort()
-            return
-        self.buffer += data
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0 and len(self.buffer) <= self.server.max_head:
-            return
-        if end < 0 or end + 4 > self.server.max_head:
-            answer = _plain(431, "Request Header Fields Too Large")
-        else:
-            answer = self.server.respond(self.buffer[: end + 4], self.transport.get_extra_info("peername"))
-        head = self.buffer[: end + 4] if end >= 0 else self.buffer
-        more = end < 0 or len(self.buffer) > len(head) or _announces_body(head)
-        self.answered, self.buffer = True, b""
-        self.transport.write(answer)
-        if more:  # a body is (or may be) on its way: let the client read the answer first
-            self.transport.write_eof()
-            self._rearm(LINGER)
-        else:
-            self.transport.close()
-
-    def _rearm(self, seconds: float) -> None:
-        assert self.transport is not None
-        if self.deadline is not None:
-            self.deadline.cancel()
-        self.deadline = self.server.loop.call_later(seconds, self.transport.abort)
-
-    def eof_received(self) -> Optional[bool]:
-        return False  # the client is done: close
-
-    def connection_lost(self, exc: Optional[Exception]) -> None:
-        if self.deadline is not None:
-            self.deadline.cancel()
-
-
-_BODY = re.compile(rb"\r\n(content-length:[ \t]*0*[1-9]|transfer-encoding:)", re.IGNORECASE)
-
-
-def _announces_body(head: bytes) -> bool:
-    """Whether a request head says a body follows (a non-zero Content-Length, or Transfer-Encoding)."""
-    return _BODY.search(head) is not None
-
-
-def _plain(code: int, reason: str) -> bytes:
-    return f"HTTP/1.0 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode("ascii")
-
-
-def parse_head(head: bytes, server: Tuple[Any, ...], peer: Any) -> Optional[Dict[str, Any]]:
-    """A request head (request line and headers, CRLF-separated) as a WSGI environ; None when malformed."""
-    try:
-        text = head.decode("latin-1")
-        request_line, *header_lines = text.split("\r\n")
-        method, target, protocol = request_line.split(" ")
-    except ValueError:
-        return None
-    if not protocol.startswith("HTTP/") or not method.isalpha():
-        return None
-    path, _, query = target.partition("?")
-    environ: Dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": urllib.parse.unquote(path, "latin-1"),
-        "QUERY_STRING": query,
-        "SERVER_NAME": str(server[0]),
-        "SERVER_PORT": str(server[1]),
-        "SERVER_PROTOCOL": protocol,
-        "REMOTE_ADDR": str(peer[0]) if isinstance(peer, tuple) and peer else "",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    for line in header_lines:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            return None
-        key = name.upper().replace("-", "_")
-        key = key if key in ("CONTENT_LENGTH", "CONTENT_TYPE") else "HTTP_" + key
-        environ[key] = f"{environ[key]},{value.strip()}" if key in environ else value.strip()
-    return environ
-
-
-def make_http_server(host: str, port: int, app: WsgiApp) -> HttpServer:
-    """The server, bound to (host, port); raises ``OSError`` when it cannot bind."""
-    return HttpServer(host, port, app)
-
-
-def _dumps(record: Dict[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"))
+            self.done.set()
 
 
 def check_loop(
-    checker: Checker, state: State, interval: float, stop: threading.Event, log: Callable[[str], None]
+    checker: Checker,
+    state: State,
+    interval: float,
+    stop: threading.Event,
+    log: Log,
+    *,
+    timeout: float = CHECK_TIMEOUT,
+    clock: Callable[[], float] = time.time,
+    timer: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Check until ``stop`` is set: once at once, then every ``interval`` seconds."""
+    """Check until ``stop`` is set: once at once, then every ``interval`` seconds, each within ``timeout``."""
+    errors = Throttle()
+    job: Optional[_Job] = None
     while not stop.is_set():
         state.beat()
-        try:
-            result = checker.check_once()
-        except Exception as e:  # a bug in one check must not end the sidecar: count it, say it, go on
-            state.error()
-            log(_dumps({"ts": timestamp(time.time()), "event": "check_error", "error": type(e).__name__}))
+        still_running = job is not None  # the check abandoned last time: wait for it again, start none
+        if job is None:
+            job = _Job(checker.check_once, clock(), timer())
+        until = (timer() if still_running else job.t0) + timeout
+        while not job.done.is_set() and not stop.is_set() and timer() < until:
+            job.done.wait(max(0.0, min(POLL, until - timer())))
+            state.beat()  # the loop is alive, however long the check takes
+        if stop.is_set():
+            break
+        if not job.done.is_set():
+            result = checker.timed_out(job.started_at, timer() - job.t0, timeout, still_running=still_running)
+            for line in state.record(result):
+                log(dumps(line))
         else:
-            for record in state.record(result):
-                log(_dumps(record))
+            ended, job = job, None
+            if ended.result is not None:
+                for line in state.record(ended.result):
+                    log(dumps(line))
+            else:  # a bug in one check must not end the sidecar: count it, say it, go on
+                state.error()
+                error = ended.error if ended.error is not None else RuntimeError("the check returned nothing")
+                repeats = errors.admit(error_key(error))
+                if repeats is not None:
+                    fields = error_fields(error)
+                    log(dumps(record("check_error", clock(), **fields, repeats_since_last=repeats)))
         stop.wait(interval)
+
+
+def _guarded(
+    name: str, run: Callable[[], None], log: Log, crashed: Dict[str, BaseException]
+) -> Callable[[], None]:
+    """``run``, with an unexpected error logged as one line with its traceback (the thread then ends)."""
+
+    def guarded() -> None:
+        try:
+            run()
+        except BaseException as e:
+            crashed[name] = e
+            log(dumps(record("internal_error", time.time(), thread=name, **error_fields(e))))
+
+    return guarded
 
 
 def serve(
@@ -269,11 +140,20 @@ def serve(
     log: Callable[[str], None],
     stop: Optional[threading.Event] = None,
     install_signals: bool = True,
+    check_timeout: float = CHECK_TIMEOUT,
+    max_connections: Optional[int] = None,
 ) -> int:
     """Serve the endpoints and check every ``interval`` seconds until SIGTERM or SIGINT (or ``stop`` is set);
-    returns 0. Raises ``OSError`` when the address cannot be bound."""
+    returns 0, or ``INTERNAL_ERROR`` when the server or the loop ended on an unexpected error (logged). Raises
+    ``OSError`` when the address cannot be bound. ``max_connections`` defaults to ``connection_cap``'s."""
     stop = stop or threading.Event()
-    server = make_http_server(host, port, make_app(state))
+    lock = threading.Lock()
+
+    def one_at_a_time(line: str) -> None:
+        with lock:
+            log(line)
+
+    server = HttpServer(host, port, make_app(state), max_connections=max_connections, log=one_at_a_time)
     previous: Dict[signal.Signals, Any] = {}
     if install_signals and threading.current_thread() is threading.main_thread():
 
@@ -283,16 +163,23 @@ def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, on_signal)
     bound = f"{server.server_address[0]!s}:{server.server_address[1]}"
-    log(_dumps({"ts": timestamp(time.time()), "event": "start", "listen": bound}))
-    http = threading.Thread(target=server.serve_forever, name="envcheck-http", daemon=True)
+    one_at_a_time(dumps(record("start", time.time(), listen=bound, max_connections=server.max_connections)))
+    crashed: Dict[str, BaseException] = {}
+
+    def checking() -> None:
+        check_loop(checker, state, interval, stop, one_at_a_time, timeout=check_timeout)
+
+    http = threading.Thread(
+        target=_guarded("http", server.serve_forever, one_at_a_time, crashed), name="envcheck-http", daemon=True
+    )
     loop = threading.Thread(
-        target=check_loop, args=(checker, state, interval, stop, log), name="envcheck-check", daemon=True
+        target=_guarded("check", checking, one_at_a_time, crashed), name="envcheck-check", daemon=True
     )
     http.start()
     loop.start()
     try:
         while not stop.wait(POLL):
-            if not loop.is_alive():
+            if not loop.is_alive() or not http.is_alive():
                 break
     finally:
         stop.set()
@@ -302,5 +189,5 @@ def serve(
         state.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    log(_dumps({"ts": timestamp(time.time()), "event": "stop"}))
-    return 0
+    one_at_a_time(dumps(record("stop", time.time())))
+    return INTERNAL_ERROR if crashed else 0

@@ -17,7 +17,7 @@ from envcheck import __version__, capture, probe
 from envcheck.findings import Severity
 from envcheck.report.json import JsonReporter
 from envcheck.sidecar import Checker, State, make_app, make_registry
-from envcheck.sidecar.app import WsgiApp
+from envcheck.sidecar.app import Format, MetricsCache, WsgiApp, negotiate
 from envcheck.targets.interface import Target, folders_token
 from tests.sidecar.test_checker import BASE, FakeTarget, drifted, expected_fp
 
@@ -204,6 +204,78 @@ def test_openmetrics_when_asked() -> None:
     status, headers, body = call(side.app, "/metrics", ACCEPT="application/openmetrics-text; version=1.0.0")
     assert status == 200 and headers["Content-Type"].startswith("application/openmetrics-text")
     assert body.endswith(b"# EOF\n")
+
+
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;"
+    "version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,"
+    "*/*;q=0.1"
+)
+
+
+@pytest.mark.parametrize(
+    ("accept", "fmt"),
+    [
+        (PROMETHEUS_ACCEPT, Format.OPENMETRICS),
+        ("application/openmetrics-text", Format.OPENMETRICS),
+        ("Application/OpenMetrics-Text; version=9.9.9", Format.OPENMETRICS),
+        ("text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.1", Format.OPENMETRICS),
+        ("application/openmetrics-text;q=0", Format.TEXT),
+        ("application/openmetrics-text;q=nope", Format.TEXT),
+        ("text/plain; version=1.0.0; escaping=allow-utf-8", Format.TEXT),
+        ("", Format.TEXT),
+        ("*/*", Format.TEXT),
+        (";;;,,,=", Format.TEXT),
+    ],
+    ids=["prometheus", "bare", "case-and-version", "any-q", "q0", "bad-q", "text-1.0", "none", "any", "junk"],
+)
+def test_negotiate(accept: str, fmt: Format) -> None:
+    assert negotiate(accept) is fmt
+
+
+def test_metrics_come_in_two_formats_and_the_cache_holds_two_at_most() -> None:
+    """Whatever the Accept header, the answer is one of two renderings, cached per format: a client cycling
+    through distinct headers (versions, escapings, junk) neither grows the cache nor sees its header echoed."""
+    side = Sidecar(FakeTarget(BASE))
+    side.check()
+    cache = MetricsCache(make_registry(side.state), side.state)
+    app = make_app(side.state, metrics=cache)
+    accepts = [f"application/openmetrics-text; version=1.{i}.0; escaping=x{i}" for i in range(300)]
+    accepts += [f"text/plain; version=1.0.{i}; q=0.{i}" for i in range(300)]
+    accepts += ["application/openmetrics-text; version=1.0.0evil", "text/plain; version=2"]
+    bodies = {}
+    for accept in accepts:
+        status, headers, body = call(app, "/metrics", ACCEPT=accept)
+        assert status == 200
+        assert headers["Content-Type"] in {f.value for f in Format}
+        bodies.setdefault(headers["Content-Type"], set()).add(body)
+        assert "evil" not in headers["Content-Type"] and "x1" not in headers["Content-Type"]
+    assert len(cache) == 2
+    assert {ct: len(b) for ct, b in bodies.items()} == {f.value: 1 for f in Format}  # the same state: one each
+
+
+def test_a_timed_out_check_shows_in_every_endpoint() -> None:
+    side = Sidecar(FakeTarget(BASE))
+    side.check()
+    side.logs += side.state.record(side.checker.timed_out(1_800_000_000.0, 60.5, 60.0, still_running=False))
+    status, _, _ = side.get("/readyz")
+    ready = as_json(side.get("/readyz"))
+    assert status == 503 and ready["ready"] is False
+    assert ready["reason"] == "check timed out: no result within 60 s"
+    assert side.get("/report")[0] == 503
+    assert as_json(side.get("/report")) == {"reason": "check timed out: no result within 60 s"}
+    assert side.get("/healthz")[0] == 200
+    m = side.metrics()
+    assert m["envcheck_check_timeouts"] == [({}, 1.0)] and m["envcheck_check_errors"] == [({}, 1.0)]
+    assert m["envcheck_target_up"] == [({}, 0.0)] and m["envcheck_ready"] == [({}, 0.0)]
+    # not a check that ended: the staleness alert (last check too old) sees the checks stop
+    ended = side.state.view().ended
+    assert ended is not None and m["envcheck_checks"] == [({}, 1.0)]
+    assert m["envcheck_last_check_timestamp_seconds"] == [({}, ended.started_at + ended.duration_s)]
+    assert [e["event"] for e in side.logs][-2:] == ["check", "check_timeout"]
+    side.check()  # the next check ends in time
+    assert side.get("/readyz")[0] == 200 and side.get("/report")[0] == 200
+    assert [e["event"] for e in side.logs][-2:] == ["check", "target_found"]
 
 
 def test_the_registry_is_the_sidecars_own() -> None:

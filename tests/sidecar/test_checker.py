@@ -8,9 +8,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, Hashable, Iterator, List, Optional, Sequence
 
@@ -252,6 +252,11 @@ def test_events_say_what_changed_and_no_values() -> None:
 
     lost = events(_result(drift), drift, _result(None))
     assert [e["event"] for e in lost] == ["check", "target_lost"]
+    slow = _result(None, timed_out=True, reason="check timed out: no result within 60 s")
+    assert [e["event"] for e in events(_result(drift), drift, slow)] == ["check", "check_timeout"]
+    assert [e["event"] for e in events(slow, drift, slow)] == ["check"]  # once, however long it hangs
+    assert [e["event"] for e in events(slow, drift, _result(drift))] == ["check", "target_found"]
+    assert [e["event"] for e in events(_result(None), drift, slow)] == ["check", "check_timeout"]
     assert [e["event"] for e in events(_result(None), drift, _result(None))] == ["check"]
     # found again with the same findings: no drift to report, only the target
     assert [e["event"] for e in events(_result(None), drift, _result(drift))] == ["check", "target_found"]
@@ -285,10 +290,14 @@ def test_state_counts_and_renders_each_report_once(monkeypatch: pytest.MonkeyPat
     for _ in range(3):
         state.record(_result(report))
     state.record(_result(None))
+    state.record(_result(None, timed_out=True, reason="check timed out"))
     view = state.view()
-    assert (view.checks_total, view.errors_total, len(renders)) == (4, 1, 1)
+    # a check that timed out has not ended: counted as an error and a timeout, not as a check
+    assert (view.checks_total, view.errors_total, view.timeouts_total, len(renders)) == (4, 2, 1, 1)
+    assert view.last is not None and view.last.timed_out
+    assert view.ended is not None and view.ended.lost
     assert view.report is report and view.report_json is not None  # kept while the target is lost
-    assert view.reason == "target lost: gone" and not view.target_up
+    assert view.reason == "check timed out" and not view.target_up
     clock.now += state.stall_after + 1
     assert not state.view().alive
     state.beat()
@@ -390,15 +399,21 @@ def test_ancestors_walk_a_fake_proc_tree(tmp_path: Path) -> None:
 
 @pytest.fixture
 def sleeper(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A Python process whose PYTHONPATH folder (tmp_path/extra) the test can install into."""
+    """A Python process whose PYTHONPATH folder (tmp_path/extra) the test can install into; yielded once it has
+    started (it says so on stdout)."""
     extra = tmp_path / "extra"
     extra.mkdir()
     env = {**os.environ, "PYTHONPATH": str(extra)}
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], env=env)
-    time.sleep(0.2)
-    yield proc
-    proc.kill()
-    proc.wait()
+    code = "import sys, time; print('ready', flush=True); time.sleep(600)"
+    with subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE) as proc:
+        try:
+            assert proc.stdout is not None
+            ready, _, _ = select.select([proc.stdout], [], [], 60)
+            assert ready and proc.stdout.readline() == b"ready\n", "the process did not start within 60 s"
+            yield proc
+        finally:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.mark.slow
