@@ -10,6 +10,7 @@ The JSON it prints has the same shape as the corresponding sections of ``envchec
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -20,6 +21,8 @@ import subprocess
 import sys
 import sysconfig
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from envcheck.tree import Tree, sources_entry  # bundled: the probe's source carries tree.py
 
 PROBE_VERSION = 1
 
@@ -104,21 +107,61 @@ ENV_NAMES = frozenset(
 )
 #: Variables kept when their name starts with one of these.
 ENV_PREFIXES = ("KMP_", "LC_", "NVIDIA_REQUIRE_")
-#: A name that looks like it holds a secret is never written, even when the user asks for it.
-SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW|PASSPHRASE|(^|_)KEY($|_)|APIKEY|ACCESS_?KEY|PRIVATE|CREDENTIAL|AUTH|SESSION|COOKIE"
-    r"|SIGNATURE|(^|_)PAT($|_)|(^|_)PWD($|_)|DSN$|CONN(ECTION)?_?STR",
-    re.IGNORECASE,
+#: A name is split into words on ``_``, ``-``, ``.``, blanks and changes of case (``dbPassword``: DB, PASSWORD);
+#: it looks like it holds a credential when one of its words is, or contains, or ends with one of these.
+_SECRET_WORDS = (
+    "PW PWD PASS PASSWD PASSWORD PASSCODE PASSPHRASE PGPASS NETRC KEY KEYS KEYFILE APIKEY ACCESSKEY PRIVATE SALT"
+    " HMAC TOKEN TOKENS PAT JWT OTP BEARER SAS SIG SIGNATURE SECRET SECRETS AUTH AUTHORIZATION OAUTH SESSION"
+    " SESSIONID COOKIE COOKIES WEBHOOK HOOK CRED CREDS CREDENTIAL CREDENTIALS CERT CERTS CERTIFICATE DSN CONN"
+    " CONNSTR CONNECTION"
 )
+SECRET_WORDS = frozenset(_SECRET_WORDS.split())
+#: Parts that mark a word wherever they stand in it (``GHTOKEN``, ``MYSECRET``, ``DBPASSWORD``, ``OAUTH2``).
+SECRET_STEMS = (
+    "TOKEN",
+    "SECRET",
+    "PASSW",
+    "PASSPHRASE",
+    "PGPASS",
+    "CREDENTIAL",
+    "PRIVATE",
+    "COOKIE",
+    "SESSION",
+    "WEBHOOK",
+    "AUTH",
+    "APIKEY",
+    "ACCESSKEY",
+    "SIGNATURE",
+    "BEARER",
+    "CONNSTR",
+)
+#: Endings that mark a word (``SSHKEY``, ``DBPASS``).
+SECRET_SUFFIXES = ("KEY", "KEYS", "PASS", "PWD")
+#: Words that hold a stem without being secret: Hugging Face's TOKENIZERS_PARALLELISM.
+_SECRET_EXCEPTIONS = ("TOKENIZER", "TOKENIZERS")
+_WORD_PARTS = re.compile(r"[^A-Za-z0-9]+")
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def name_words(name: str) -> List[str]:
+    """The words of a name, upper-cased: ``AWS_SECRET_ACCESS_KEY``, ``apiKey``, ``db.pass`` -> their parts."""
+    return [w.upper() for part in _WORD_PARTS.split(name) for w in _WORDS.findall(part)]
+
+
+def _secret_word(word: str) -> bool:
+    if word in _SECRET_EXCEPTIONS:
+        return False
+    return word in SECRET_WORDS or word.endswith(SECRET_SUFFIXES) or any(s in word for s in SECRET_STEMS)
 
 
 def is_secret_name(name: str) -> bool:
-    """True for a variable name that may hold a credential."""
-    return bool(SECRET_NAME.search(name))
+    """True for a variable name (or a ``key=`` in a value) that may hold a credential."""
+    return any(_secret_word(w) for w in name_words(name))
 
 
 def select_env(environ: Mapping[str, str], extra: Iterable[str] = ()) -> Dict[str, Any]:
-    """The allow-listed variables that are set, plus ``extra`` names; secret-looking names are redacted."""
+    """The allow-listed variables that are set, plus ``extra`` names; secret-looking names are redacted, and the
+    values kept are scrubbed of credentials (``scrub_value``)."""
     wanted = set(extra)
     variables = {}  # type: Dict[str, str]
     redacted = set()
@@ -129,26 +172,159 @@ def select_env(environ: Mapping[str, str], extra: Iterable[str] = ()) -> Dict[st
         if is_secret_name(name):
             redacted.add(name)
             continue
-        variables[name] = strip_url_credentials(value) if "://" in value else value
+        variables[name] = scrub_value(value)
     return {"variables": dict(sorted(variables.items())), "redacted": sorted(redacted)}
 
 
-# --- URLs -------------------------------------------------------------------------------------------------------
+# --- credentials inside values ----------------------------------------------------------------------------------
 
-_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?:(?P<userinfo>[^@/?#]*)@)?(?P<rest>[^?#]*)")
+#: What a credential found inside a value is replaced with.
+REDACTED = "<redacted>"
+
+# Token formats that are secrets wherever they appear: private keys, GitHub, GitLab, Hugging Face, OpenAI, Slack,
+# AWS key ids, PyPI, npm and Google API tokens, JWTs (which start where a word does: tried inside a long word, the
+# pattern would be quadratic).
+_KNOWN_TOKENS = re.compile(
+    r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END[A-Z0-9 ]*PRIVATE KEY-----|$)"
+    r"|\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_\-]{20,}"
+    r"|hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_\-]{20,}|xox[abposr]-[A-Za-z0-9\-]{10,}|(?:AKIA|ASIA)[A-Z0-9]{16}"
+    r"|pypi-[A-Za-z0-9_\-]{20,}|npm_[A-Za-z0-9]{36}|AIza[0-9A-Za-z_\-]{35}"
+    r"|(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*)",
+    re.DOTALL,
+)
+# A URL starts with a scheme, a colon and at least one slash; browsers and pip take backslashes for slashes.
+# Patterns start only where a word starts: tried at every position inside a long word they would be quadratic.
+_URL_START = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*):[/\\]+")
+# Where a URL (or any word) ends inside a value.
+_WORD_END = re.compile(r"[\s\"'<>`]")
+# Blanks and quotes split a value into words; these characters may stand before a user name inside a word.
+_WORDS_SPLIT = re.compile(r"([\s\"'<>`]+)")
+_BEFORE_USER = ",;=()[]{}|/\\"
+# ``Authorization: Bearer X``, ``token X``: the word after an HTTP authentication scheme.
+_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|digest|token)(\s+)(?!<redacted>)[A-Za-z0-9._~+/=\-]+")
+# ``key=value``, ``key: value``, ``"key": "value"`` and ``--key value``; the key is judged by ``is_secret_name``.
+_KEY_SEP = re.compile(
+    r"(?<![A-Za-z0-9_.\-])(?P<key>[A-Za-z0-9_.\-]*[A-Za-z0-9])(?P<sep>[\"']?[ \t]*[=:][ \t]*|[ \t]+(?=[^\s\-]))"
+)
+_VALUE_END = re.compile(r"[\s&;,\"']")
 
 
-def strip_url_credentials(url: str) -> str:
-    """Drop ``user:password@``, query string and fragment from a URL: they are where tokens hide.
+_AUTHORITY_END = re.compile(r"[/\\?#]")
+_PATH_END = re.compile(r"[?#]")
 
-    ``git+ssh://git@host/repo`` keeps the conventional ``git`` user, which is not a secret.
+
+def _find(pattern: Any, text: str, start: int, end: int) -> int:
+    """Where ``pattern`` first matches in text[start:end], else ``end``."""
+    m = pattern.search(text, start, end)
+    return m.start() if m else end
+
+
+def _scrub_url(text: str, m: Any, end: int) -> Tuple[str, int]:
+    """The URL that ``m`` starts (its word ends at ``end``) without user-info, query and fragment, and where to
+    go on: the next URL in the same word's path (a list), else the end of the word.
+
+    The authority runs to the first ``/``, ``\\``, ``?`` or ``#``; its user-info to its last ``@`` (a password
+    may hold ``@``). A host part with a ``:`` that is not a port is a password that holds a ``/``, ``?`` or ``#``:
+    the user-info then runs to the next ``@``. ``git@`` stays for ssh, where it is the
+    conventional user and not a secret. A query or fragment is dropped to the end of the word, with any URL in
+    it. Every search stops at the next URL, so a word of many URLs costs linear time.
     """
-    m = _URL.match(url)
-    if not m:
-        return url
-    userinfo = m.group("userinfo")
-    keep_user = userinfo == "git"
-    return m.group("scheme") + ("git@" if keep_user else "") + m.group("rest")
+    start = m.end()
+    auth_end = _find(_AUTHORITY_END, text, start, end)
+    nested = _URL_START.search(text, auth_end, end)
+    limit = nested.start() if nested else end
+    authority = text[start:auth_end]
+    at = authority.rfind("@")
+    host = authority[at + 1 :]
+    if ":" in host and not host.startswith("["):
+        port = host.rsplit(":", 1)[1]
+        later = text.find("@", auth_end, limit)
+        if not port.isdigit() and later >= 0:
+            auth_end = _find(_AUTHORITY_END, text, later + 1, end)
+            authority = text[start:auth_end]
+            at = authority.rfind("@")
+            nested = _URL_START.search(text, auth_end, end)
+            limit = nested.start() if nested else end
+    kept = ""
+    if at >= 0:
+        if authority[:at] == "git" and m.group(1).lower().endswith("ssh"):
+            kept = "git@"
+        authority = authority[at + 1 :]
+    path_end = _find(_PATH_END, text, auth_end, limit)
+    resume = end if path_end < limit else limit
+    return m.group(0) + kept + authority + text[auth_end:path_end], resume
+
+
+def _strip_plain_userinfo(text: str) -> str:
+    """Drop ``user:password@`` written without a scheme (``user:pass@db:5432``, ``me@corp:pw@db``) from each
+    word: from the user name (after a separator) to the word's last ``@``. One pass per word: linear time."""
+    if "@" not in text:
+        return text
+    parts = _WORDS_SPLIT.split(text)
+    for i in range(0, len(parts), 2):  # words; the odd parts are what split them
+        word = parts[i]
+        at = word.rfind("@")
+        colon = word.find(":", 0, at) if at > 0 else -1
+        if colon >= 0:
+            start = max(word.rfind(c, 0, colon) for c in _BEFORE_USER) + 1
+            parts[i] = word[:start] + word[at + 1 :]
+    return "".join(parts)
+
+
+def strip_url_credentials(text: str) -> str:
+    """Drop user-info (``user:password@``, ``token@``), query string and fragment from every URL in ``text``:
+    they are where tokens hide. Text around the URLs is kept; ``user:password@host`` without a scheme loses its
+    user-info too.
+    """
+    out = []  # type: List[str]
+    pos = 0
+    word_end = -1
+    while pos < len(text):
+        m = _URL_START.search(text, pos)
+        gap_end = m.start() if m else len(text)
+        out.append(_strip_plain_userinfo(text[pos:gap_end]))
+        if m is None:
+            break
+        if m.start() >= word_end:  # a new word: find its end once, not once per URL in it
+            stop = _WORD_END.search(text, m.end())
+            word_end = stop.start() if stop else len(text)
+        url, pos = _scrub_url(text, m, word_end)
+        out.append(url)
+    return "".join(out)
+
+
+def _scrub_pairs(text: str) -> str:
+    """Replace the value of every ``key=value``, ``key: value`` or ``--key value`` whose key looks secret."""
+    out = []  # type: List[str]
+    pos = 0
+    for m in _KEY_SEP.finditer(text):
+        key = m.group("key")
+        if m.start() < pos or not is_secret_name(key) or (not m.group("sep").strip() and key[0] != "-"):
+            continue  # ``--key value`` only for an option: a blank alone does not pair words
+        start = m.end()
+        if start < len(text) and text[start] in "\"'":
+            close = text.find(text[start], start + 1)
+            end = len(text) if close < 0 else close + 1
+        else:
+            stop = _VALUE_END.search(text, start)
+            end = stop.start() if stop else len(text)
+        if end > start:
+            out.append(text[pos:start] + REDACTED)
+            pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def scrub_value(value: str) -> str:
+    """``value`` without the credentials it may carry anywhere in it: known token formats and private keys,
+    user-info, query and fragment of URLs (``strip_url_credentials``), ``user:password@host``, the word after
+    ``Bearer``, and the value of ``token=``, ``password:``, ``--api-key ...`` and any other pair whose key looks
+    secret (``is_secret_name``)."""
+    # URLs first: a token replaced inside a URL's user-info would end the URL's word there and keep the user.
+    value = strip_url_credentials(value)
+    value = _KNOWN_TOKENS.sub(REDACTED, value)
+    value = _AUTH_SCHEME.sub(lambda m: m.group(1) + m.group(2) + REDACTED, value)
+    return _scrub_pairs(value)
 
 
 # --- OS ---------------------------------------------------------------------------------------------------------
@@ -167,11 +343,6 @@ def parse_os_release(text: str) -> Dict[str, str]:
             value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         out[key.strip()] = value
     return out
-
-
-def _read_text(path: str, limit: int = 1 << 20) -> str:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return f.read(limit)
 
 
 def _elf_interpreter(path: str) -> Optional[str]:
@@ -233,17 +404,18 @@ def libc() -> Tuple[str, str]:
     return "", ""
 
 
-def detect_container(root: str = "/", environ: Optional[Mapping[str, str]] = None) -> str:
+def detect_container(tree: Optional[Tree] = None, environ: Optional[Mapping[str, str]] = None) -> str:
     """What kind of container this runs in, from the marks runtimes leave; empty when none."""
     environ = os.environ if environ is None else environ
+    tree = tree or Tree("/")
     if "KUBERNETES_SERVICE_HOST" in environ:
         return "kubernetes"
-    if os.path.exists(os.path.join(root, ".dockerenv")):
+    if tree.exists("/.dockerenv"):
         return "docker"
-    if os.path.exists(os.path.join(root, "run/.containerenv")):
+    if tree.exists("/run/.containerenv"):
         return "podman"
     try:
-        cgroup = _read_text(os.path.join(root, "proc/1/cgroup"))
+        cgroup = tree.read_text("/proc/1/cgroup", "small")
     except OSError:
         cgroup = ""
     for mark, kind in (("kubepods", "kubernetes"), ("docker", "docker"), ("libpod", "podman"), ("lxc", "lxc")):
@@ -253,21 +425,28 @@ def detect_container(root: str = "/", environ: Optional[Mapping[str, str]] = Non
     return "container" if container else ""
 
 
-def collect_os(root: str = "/") -> Tuple[Dict[str, Any], Dict[str, str]]:
+def read_os_release(tree: Tree) -> Tuple[Dict[str, str], str]:
+    """os-release(5) of a tree, and which file it came from ("" when neither is there)."""
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            return parse_os_release(tree.read_text(path, "small")), path
+        except OSError:
+            continue
+    return {}, ""
+
+
+def collect_os(tree: Optional[Tree] = None) -> Tuple[Dict[str, Any], Dict[str, str]]:
     """The os section of the running system, and its source."""
+    tree = tree or Tree("/")
     uname = platform.uname()
     data = {"system": uname.system, "release": uname.release, "machine": uname.machine}  # type: Dict[str, Any]
     notes = ["uname"]
-    for rel in ("etc/os-release", "usr/lib/os-release"):
-        try:
-            release = parse_os_release(_read_text(os.path.join(root, rel)))
-        except OSError:
-            continue
+    release, where = read_os_release(tree)
+    if where:
         data["distro_id"] = release.get("ID", "")
         data["distro_version_id"] = release.get("VERSION_ID", "")
         data["distro_name"] = release.get("PRETTY_NAME", release.get("NAME", ""))
-        notes.append("/" + rel)
-        break
+        notes.append(where)
     family, version = libc()
     data["libc_family"] = family
     data["libc_version"] = version
@@ -275,7 +454,7 @@ def collect_os(root: str = "/") -> Tuple[Dict[str, Any], Dict[str, str]]:
         data["page_size"] = os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):  # not POSIX: leave it out
         data.pop("page_size", None)
-    data["container"] = detect_container(root)
+    data["container"] = detect_container(tree)
     return data, {"status": "ok", "detail": ", ".join(notes)}
 
 
@@ -407,12 +586,18 @@ def _header(line: str) -> Tuple[str, str]:
     return key.strip().lower(), value.strip()
 
 
+def _field(value: Any) -> str:
+    """A direct_url.json string field, stripped and scrubbed of credentials; anything else is dropped."""
+    return scrub_value(value.strip()) if isinstance(value, str) else ""
+
+
 def parse_direct_url(text: str) -> Dict[str, str]:
-    """A direct_url.json (PEP 610) reduced to what identifies the source, with credentials stripped."""
+    """A direct_url.json (PEP 610) reduced to what identifies the source, every field scrubbed of credentials
+    (``scrub_value``): the URL's user-info, query and fragment, and tokens wherever else they are put."""
     data = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError("direct_url.json is not an object")
-    out = {"url": strip_url_credentials(str(data.get("url", "")))}
+    out = {"url": _field(data.get("url"))}
     dir_info = data.get("dir_info")
     vcs_info = data.get("vcs_info")
     archive_info = data.get("archive_info")
@@ -420,17 +605,14 @@ def parse_direct_url(text: str) -> Dict[str, str]:
         out["kind"] = "editable" if dir_info.get("editable") else "dir"
     elif isinstance(vcs_info, dict):
         out["kind"] = "vcs"
-        out["vcs"] = str(vcs_info.get("vcs", ""))
-        out["commit_id"] = str(vcs_info.get("commit_id", ""))
-        if vcs_info.get("requested_revision"):
-            out["requested_revision"] = str(vcs_info["requested_revision"])
+        out["vcs"] = _field(vcs_info.get("vcs"))
+        out["commit_id"] = _field(vcs_info.get("commit_id"))
+        out["requested_revision"] = _field(vcs_info.get("requested_revision"))
     elif isinstance(archive_info, dict):
         out["kind"] = "archive"
         hashes = archive_info.get("hashes")
-        if isinstance(hashes, dict) and hashes.get("sha256"):
-            out["archive_hash"] = "sha256=" + str(hashes["sha256"])
-        elif archive_info.get("hash"):
-            out["archive_hash"] = str(archive_info["hash"])
+        sha256 = _field(hashes.get("sha256")) if isinstance(hashes, dict) else ""
+        out["archive_hash"] = "sha256=" + sha256 if sha256 else _field(archive_info.get("hash"))
     return {k: v for k, v in out.items() if v}
 
 
@@ -476,19 +658,26 @@ def record_digest(record: bytes) -> str:
     return "sha256:" + hashlib.sha256(b"\n".join(kept)).hexdigest()
 
 
-def read_distribution(meta_dir: str) -> Tuple[Dict[str, Any], List[str]]:
-    """One installed distribution from its .dist-info or .egg-info folder; also the files its RECORD lists.
+def shown(name: str) -> str:
+    """A file name as text that any output can hold: bytes that were not UTF-8 (kept by ``os.listdir`` as
+    surrogate escapes) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def read_distribution(meta_dir: str, tree: Optional[Tree] = None) -> Tuple[Dict[str, Any], List[str]]:
+    """One installed distribution from its .dist-info or .egg-info folder (a path of ``tree``); also the files
+    its RECORD lists.
 
     Raises OSError or ValueError for a folder that does not describe a distribution (no name or version).
     """
+    tree = tree or Tree("/")
     is_egg = meta_dir.endswith(".egg-info")
     meta_file = "PKG-INFO" if is_egg else "METADATA"
-    if is_egg and os.path.isfile(meta_dir):  # an old-style single-file egg-info
-        text = _read_text(meta_dir)
-        meta_dir_files = {}  # type: Dict[str, Any]
+    if is_egg and tree.is_file(meta_dir):  # an old-style single-file egg-info
+        text = tree.read_text(meta_dir, "metadata")
     else:
-        text = _read_text(os.path.join(meta_dir, meta_file))
-        meta_dir_files = {}
+        text = tree.read_text(meta_dir + "/" + meta_file, "metadata")
+    meta_dir_files = {}  # type: Dict[str, bytes]
     headers = parse_metadata_headers(text)
     name = (headers.get("name") or [""])[0]
     version = (headers.get("version") or [""])[0]
@@ -499,12 +688,9 @@ def read_distribution(meta_dir: str) -> Tuple[Dict[str, Any], List[str]]:
     if is_egg:
         dist["metadata_format"] = "egg-info"
     else:
-        for fname in ("INSTALLER", "WHEEL", "REQUESTED", "direct_url.json", "RECORD"):
-            try:
-                with open(os.path.join(meta_dir, fname), "rb") as f:
-                    meta_dir_files[fname] = f.read()
-            except OSError:
-                pass
+        for fname, kind in _DIST_INFO_FILES:
+            with contextlib.suppress(OSError):
+                meta_dir_files[fname] = tree.read(meta_dir + "/" + fname, kind)
         if "INSTALLER" in meta_dir_files:
             dist["installer"] = meta_dir_files["INSTALLER"].decode("utf-8", "replace").strip()
         if "WHEEL" in meta_dir_files:
@@ -513,54 +699,68 @@ def read_distribution(meta_dir: str) -> Tuple[Dict[str, Any], List[str]]:
         if "direct_url.json" in meta_dir_files:
             try:
                 dist["direct_url"] = parse_direct_url(meta_dir_files["direct_url.json"].decode("utf-8"))
-            except ValueError:
+            except (ValueError, RecursionError):
                 dist["direct_url"] = {"kind": "unreadable"}
         if "RECORD" in meta_dir_files:
             record = meta_dir_files["RECORD"]
             dist["record_digest"] = record_digest(record)
             files = native_candidates(record)
-    dist["requires"] = headers.get("requires-dist", [])
+    dist["requires"] = [scrub_value(r) for r in headers.get("requires-dist", [])]  # pkg @ URL carries tokens
     return dist, files
 
 
-def search_path(path: Optional[List[str]] = None) -> List[str]:
-    """Folders to look for distributions in: sys.path without the script's own folder and the cwd."""
+#: The files of a .dist-info folder that are read, with the kind of file each is (its read cap).
+_DIST_INFO_FILES = (
+    ("INSTALLER", "small"),
+    ("WHEEL", "small"),
+    ("REQUESTED", "small"),
+    ("direct_url.json", "small"),
+    ("RECORD", "record"),
+)
+
+
+def search_path(path: Optional[List[str]] = None, tree: Optional[Tree] = None) -> List[str]:
+    """Folders to look for distributions in: sys.path without the script's own folder and the cwd (for the
+    running interpreter), or ``path`` (folders of ``tree``), those that are folders."""
+    tree = tree or Tree("/")
     entries = list(sys.path if path is None else path)
-    cwd = os.getcwd()
+    cwd = os.getcwd() if tree.native else None
     out = []  # type: List[str]
     for entry in entries:
-        if not entry or os.path.abspath(entry) == cwd:
+        if not entry or (cwd is not None and os.path.abspath(entry) == cwd):
             continue
-        if entry not in out and os.path.isdir(entry):
+        if entry not in out and tree.is_dir(entry):
             out.append(entry)
     return out
 
 
 def collect_packages(
     path: Optional[List[str]] = None,
+    tree: Optional[Tree] = None,
 ) -> Tuple[List[Dict[str, Any]], Dict[str, str], Dict[str, Any]]:
     """Every distribution on ``path`` (default sys.path), first one of a name wins as import does.
 
     Returns (packages sorted by name, source, file lists by package) — the file lists feed the native-library scan.
     """
+    tree = tree or Tree("/")
     found = {}  # type: Dict[str, Dict[str, Any]]
     files_by_name = {}  # type: Dict[str, Tuple[str, List[str]]]
     problems = []  # type: List[str]
-    folders = search_path(path)
+    folders = search_path(path, tree)
     for folder in folders:
         try:
-            names = sorted(os.listdir(folder))
+            names = tree.listdir(folder)
         except OSError as e:
-            problems.append("{}: {}".format(folder, e.strerror or e))
+            problems.append("{}: {}".format(shown(folder), e.strerror or e))
             continue
         for entry in names:
             if not (entry.endswith(".dist-info") or entry.endswith(".egg-info")):
                 continue
-            meta_dir = os.path.join(folder, entry)
+            meta_dir = folder.rstrip("/") + "/" + entry
             try:
-                dist, files = read_distribution(meta_dir)
+                dist, files = read_distribution(meta_dir, tree)
             except (OSError, ValueError, UnicodeDecodeError) as e:
-                problems.append("{}: {}".format(entry, getattr(e, "strerror", None) or e))
+                problems.append("{}: {}".format(shown(entry), getattr(e, "strerror", None) or e))
                 continue
             name = dist["name"]
             if name in found:
@@ -620,14 +820,14 @@ def library_version(filename: str, kind: str) -> str:
     return ""
 
 
-def openblas_version(path: str, limit: int = 64 << 20) -> str:
+def openblas_version(path: str, tree: Optional[Tree] = None) -> str:
     """OpenBLAS writes its version into its config string; find it without loading the library."""
+    tree = tree or Tree("/")
     try:
         import mmap
 
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0 or size > limit:
+        with tree.open(path, "binary") as f:
+            if os.fstat(f.fileno()).st_size == 0:
                 return ""
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 m = _OPENBLAS_VERSION.search(mm)
@@ -640,9 +840,11 @@ def collect_native_shipped(
     files_by_name: Dict[str, Tuple[str, List[str]]],
     versions: Dict[str, str],
     system_dirs: Iterable[str] = (),
-    root: str = "/",
+    tree: Optional[Tree] = None,
 ) -> List[Dict[str, str]]:
-    """BLAS/LAPACK, OpenMP and CUDA libraries found in the files installed packages list, and in system folders."""
+    """BLAS/LAPACK, OpenMP and CUDA libraries found in the files installed packages list, and in system folders
+    (paths of ``tree``)."""
+    tree = tree or Tree("/")
     libs = []
     for name in sorted(files_by_name):
         folder, files = files_by_name[name]
@@ -654,38 +856,41 @@ def collect_native_shipped(
             kind, vendor = hit
             version = library_version(base, kind)
             if vendor == "openblas":
-                version = openblas_version(os.path.join(folder, rel))
+                version = openblas_version(folder.rstrip("/") + "/" + rel, tree)
             elif vendor == "nvidia" and name.startswith("nvidia-"):
                 version = versions.get(name, "")
             libs.append({"kind": kind, "vendor": vendor, "path": rel, "package": name, "version": version})
     seen = set()
     for folder in system_dirs:
-        real = os.path.realpath(folder)
+        try:
+            real = tree.resolve(folder)
+        except OSError:
+            continue
         if real in seen:  # merged /usr: /lib is /usr/lib
             continue
         seen.add(real)
         try:
-            names = sorted(os.listdir(folder))
+            names = tree.listdir(folder)
         except OSError:
             continue
         for base in names:
             hit = classify_library(base)
-            full = os.path.join(folder, base)
-            if hit is None or os.path.islink(full):
+            full = folder.rstrip("/") + "/" + base
+            if hit is None or not tree.is_file(full) or tree.is_link(full):
                 continue
             kind, vendor = hit
-            version = openblas_version(full) if vendor == "openblas" else library_version(base, kind)
-            shown = full if root in ("", "/") else "/" + os.path.relpath(full, root)
-            libs.append({"kind": kind, "vendor": vendor, "path": shown, "version": version})
+            version = openblas_version(full, tree) if vendor == "openblas" else library_version(base, kind)
+            libs.append({"kind": kind, "vendor": vendor, "path": shown(full), "version": version})
     return [{k: v for k, v in lib.items() if v} for lib in libs]
 
 
-def system_library_dirs(root: str = "/", machine: str = "") -> List[str]:
-    """The usual system folders for shared libraries (multiarch first)."""
+def system_library_dirs(tree: Optional[Tree] = None, machine: str = "") -> List[str]:
+    """The usual system folders for shared libraries (multiarch first) that the tree has."""
+    tree = tree or Tree("/")
     arch = machine or platform.machine()
     triplet = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}.get(arch, arch + "-linux-gnu")
-    rels = ["usr/lib/" + triplet, "lib/" + triplet, "usr/lib64", "usr/lib", "usr/local/lib"]
-    return [os.path.join(root, rel) for rel in rels if os.path.isdir(os.path.join(root, rel))]
+    folders = ["/usr/lib/" + triplet, "/lib/" + triplet, "/usr/lib64", "/usr/lib", "/usr/local/lib"]
+    return [folder for folder in folders if tree.is_dir(folder)]
 
 
 # --- how numpy and torch were built ------------------------------------------------------------------------------
@@ -697,14 +902,14 @@ _NUMPY_DISPATCH = (b"not part of the dispatched optimizations\n(", re.compile(rb
 _TORCH_CUDA = re.compile(r"^cuda\s*(?::[^=\n]*)?=\s*(?:'([^'\n]*)'|\"([^\"\n]*)\"|None)\s*$", re.M)
 
 
-def numpy_simd(path: str, limit: int = 256 << 20) -> Tuple[List[str], List[str]]:
+def numpy_simd(path: str, tree: Optional[Tree] = None) -> Tuple[List[str], List[str]]:
     """numpy's SIMD (baseline, dispatch) feature lists from its ``_multiarray_umath`` binary; empty when absent."""
     import mmap
 
+    tree = tree or Tree("/")
     out = []  # type: List[List[str]]
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0 or size > limit:
+    with tree.open(path, "binary") as f:
+        if os.fstat(f.fileno()).st_size == 0:
             return [], []
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             for marker, pattern in (_NUMPY_BASELINE, _NUMPY_DISPATCH):
@@ -722,33 +927,28 @@ def parse_torch_cuda(text: str) -> Optional[str]:
     return m.group(1) or m.group(2) or ""
 
 
-def collect_builds(files_by_name: Dict[str, Tuple[str, List[str]]], root: str = "/") -> List[Dict[str, Any]]:
+def collect_builds(
+    files_by_name: Dict[str, Tuple[str, List[str]]], tree: Optional[Tree] = None
+) -> List[Dict[str, Any]]:
     """What numpy's and torch's own files say about their builds: numpy's SIMD lists, torch's CUDA version.
 
-    ``root`` is the tree the folders belong to: a file whose real path leaves it (an absolute link inside an
-    image, read from the host) is not read.
+    The folders are paths of ``tree``: a link in them is followed inside the tree, never onto this machine.
     """
-    inside = os.path.join(os.path.realpath(root), "")
-
-    def _within(path):  # type: (str) -> bool
-        return root in ("", "/") or os.path.realpath(path).startswith(inside)
-
+    tree = tree or Tree("/")
     builds = []  # type: List[Dict[str, Any]]
     if "numpy" in files_by_name:
-        folder = files_by_name["numpy"][0]
+        folder = files_by_name["numpy"][0].rstrip("/")
         for sub in ("numpy/_core", "numpy/core"):  # numpy 2 moved core to _core
             try:
-                names = sorted(os.listdir(os.path.join(folder, sub)))
+                names = tree.listdir(folder + "/" + sub)
             except OSError:
                 continue
             binary = next((n for n in names if n.startswith("_multiarray_umath") and _SHARED.search(n)), None)
             if binary is None:
                 continue
             rel = sub + "/" + binary
-            if not _within(os.path.join(folder, rel)):
-                break
             try:
-                baseline, dispatch = numpy_simd(os.path.join(folder, rel))
+                baseline, dispatch = numpy_simd(folder + "/" + rel, tree)
             except (OSError, ValueError):
                 break
             if baseline or dispatch:
@@ -758,10 +958,9 @@ def collect_builds(files_by_name: Dict[str, Tuple[str, List[str]]], root: str = 
             break
     if "torch" in files_by_name:
         rel = "torch/version.py"
-        path = os.path.join(files_by_name["torch"][0], rel)
         try:
-            cuda = parse_torch_cuda(_read_text(path, 1 << 16)) if _within(path) else None
-        except (OSError, UnicodeDecodeError):
+            cuda = parse_torch_cuda(tree.read_text(files_by_name["torch"][0].rstrip("/") + "/" + rel, "small"))
+        except OSError:
             cuda = None
         if cuda is not None:
             builds.append({"package": "torch", "source": rel, "cuda": cuda})
@@ -771,29 +970,31 @@ def collect_builds(files_by_name: Dict[str, Tuple[str, List[str]]], root: str = 
 # --- timezone ---------------------------------------------------------------------------------------------------
 
 
-def timezone_info(root: str = "/", environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+def timezone_info(tree: Optional[Tree] = None, environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     """The effective timezone name and the system tzdata version."""
     environ = os.environ if environ is None else environ
+    tree = tree or Tree("/")
     tz = environ.get("TZ", "").lstrip(":")
+    marker = "zoneinfo/"
     if not tz:
-        localtime = os.path.join(root, "etc/localtime")
         try:
-            target = os.readlink(localtime)
-            marker = "zoneinfo/"
+            target = tree.readlink("/etc/localtime")
+            if marker not in target:  # a link to a link (/etc/alternatives...): where it ends, in the tree
+                target = tree.resolve("/etc/localtime")
             tz = target.split(marker, 1)[1] if marker in target else target
         except OSError:
             try:
-                tz = _read_text(os.path.join(root, "etc/timezone")).strip()
+                tz = tree.read_text("/etc/timezone", "small").strip()
             except OSError:
-                tz = "UTC" if not os.path.exists(localtime) else ""
+                tz = "UTC" if not tree.exists("/etc/localtime") else ""
     version = ""
     try:
-        head = _read_text(os.path.join(root, "usr/share/zoneinfo/tzdata.zi"), 200)
+        head = tree.read_text("/usr/share/zoneinfo/tzdata.zi", "header")[:200]
         m = re.match(r"#\s*version\s+(\S+)", head)
         version = m.group(1) if m else ""
     except OSError:
         pass
-    return {"timezone": tz, "tzdata_version": version}
+    return {"timezone": scrub_value(tz), "tzdata_version": scrub_value(version)}  # TZ may hold anything
 
 
 # --- all of it --------------------------------------------------------------------------------------------------
@@ -801,10 +1002,11 @@ def timezone_info(root: str = "/", environ: Optional[Mapping[str, str]] = None) 
 
 def probe(path: Optional[List[str]] = None, extra_env: Iterable[str] = (), root: str = "/") -> Dict[str, Any]:
     """Everything this module reads, as one JSON-ready object shaped like the fingerprint's sections."""
+    tree = Tree(root)
     sources = {}  # type: Dict[str, Dict[str, str]]
     out = {"probe": PROBE_VERSION, "sources": sources}  # type: Dict[str, Any]
     try:
-        out["os"], sources["os"] = collect_os(root)
+        out["os"], sources["os"] = collect_os(tree)
     except Exception as e:  # a probe must report, not die: the caller shows why
         out["os"], sources["os"] = {}, {"status": "unavailable", "detail": _describe(e)}
     try:
@@ -813,24 +1015,127 @@ def probe(path: Optional[List[str]] = None, extra_env: Iterable[str] = (), root:
         )
     except Exception as e:
         out["python"], sources["python"] = {}, {"status": "unavailable", "detail": _describe(e)}
+    if path is None and sys.flags.no_site:
+        path = site_path(tree)
+        out["python"].update(_venv_prefixes())
+        sources["python"]["detail"] += "; run without site (-S): site folders and .pth lines read, never run"
     try:
-        packages, sources["packages"], files_by_name = collect_packages(path)
+        packages, sources["packages"], files_by_name = collect_packages(path, tree)
         out["packages"] = packages
     except Exception as e:
         out["packages"], files_by_name = [], {}
         sources["packages"] = {"status": "unavailable", "detail": _describe(e)}
     try:
         versions = {p["name"]: p["version"] for p in out["packages"]}
-        shipped = collect_native_shipped(files_by_name, versions, system_library_dirs(root))
-        out["native"] = {"shipped": shipped, "builds": collect_builds(files_by_name)}
+        shipped = collect_native_shipped(files_by_name, versions, system_library_dirs(tree), tree)
+        out["native"] = {"shipped": shipped, "builds": collect_builds(files_by_name, tree)}
         sources["native"] = {"status": "ok", "detail": NATIVE_DETAIL}
     except Exception as e:
         out["native"] = {}
         sources["native"] = {"status": "unavailable", "detail": _describe(e)}
     env = select_env(os.environ, extra_env)
-    env.update(timezone_info(root))
+    env.update(timezone_info(tree))
     out["env"] = env
     sources["env"] = {"status": "ok", "detail": "allow-listed environment variables, /etc/localtime"}
+    refused = sources_entry([tree])
+    if refused:
+        sources["files"] = refused
+    tree.close()
+    return out
+
+
+# --- sys.path without site --------------------------------------------------------------------------------------
+
+
+def _venv_config() -> Optional[Tuple[str, Dict[str, str]]]:
+    """(prefix, settings) of the virtual environment this interpreter belongs to, found as site.venv() finds it:
+    a pyvenv.cfg beside the executable or one folder up."""
+    exe_dir = os.path.dirname(os.path.abspath(sys.executable))
+    tree = Tree("/")
+    for folder in (exe_dir, os.path.dirname(exe_dir)):
+        try:
+            text = tree.read_text(os.path.join(folder, "pyvenv.cfg"), "small")
+        except OSError:
+            continue
+        settings = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                settings[key.strip().lower()] = value.strip()
+        return os.path.dirname(exe_dir), settings
+    return None
+
+
+def _venv_prefixes() -> Dict[str, Any]:
+    """``prefix``/``in_venv`` as site.py would have set them (before 3.11, -S leaves sys.prefix at the base)."""
+    venv = _venv_config()
+    if venv is None:
+        return {}
+    base = getattr(sys, "base_prefix", sys.prefix)
+    return {"prefix": venv[0], "base_prefix": base, "in_venv": venv[0] != base}
+
+
+def site_path(tree: Optional[Tree] = None) -> List[str]:
+    """sys.path as ``site`` would complete it, for a probe run with ``-S`` so that no ``.pth`` line of the
+    target runs: the site folders of the interpreter's prefixes (and the user's, where site would add it), each
+    followed by the folders its ``.pth`` files name; ``import`` lines are code, and are skipped."""
+    import site
+
+    tree = tree or Tree("/")
+    venv = _venv_config()
+    base = [getattr(sys, "base_prefix", sys.prefix), getattr(sys, "base_exec_prefix", sys.exec_prefix)]
+    if venv is None:
+        sites, user = site.getsitepackages(list(dict.fromkeys([sys.prefix, sys.exec_prefix]))), True
+    else:
+        # A venv's own folder has upstream's layout; distributions patch getsitepackages() for their own prefix
+        # (Debian's gives dist-packages unless site.venv() has already moved sys.prefix, which -S prevents).
+        system = venv[1].get("include-system-site-packages", "false").lower() == "true"
+        sites = _venv_site_packages(venv[0]) + (site.getsitepackages(list(dict.fromkeys(base))) if system else [])
+        user = system
+    if user and not sys.flags.no_user_site and getattr(site, "ENABLE_USER_SITE", False) is not False:
+        sites.insert(0, site.getusersitepackages())
+    path = list(sys.path)
+    for folder in sites:
+        if folder in path or not tree.is_dir(folder):
+            continue
+        path.append(folder)
+        path.extend(p for p in pth_paths(tree, folder) if p not in path)
+    return path
+
+
+def _venv_site_packages(prefix: str) -> List[str]:
+    """``PREFIX/lib/pythonX.Y/site-packages`` as upstream site.py names it (``lib64`` too where it is platlibdir,
+    ``pythonX.Yt`` for a free-threaded build)."""
+    version = "python{}.{}{}".format(
+        sys.version_info[0], sys.version_info[1], "t" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""
+    )
+    libdirs = [getattr(sys, "platlibdir", "lib")]
+    if libdirs[0] != "lib":
+        libdirs.append("lib")
+    return [os.path.join(prefix, libdir, version, "site-packages") for libdir in libdirs]
+
+
+def pth_paths(tree: Tree, site: str) -> List[str]:
+    """Folders that the .pth files of a site folder add, in site's order (import lines are code: never run)."""
+    out = []  # type: List[str]
+    try:
+        names = tree.listdir(site)
+    except OSError:
+        return out
+    for name in names:
+        if not name.endswith(".pth") or name.startswith("."):
+            continue
+        try:
+            text = tree.read_text(site.rstrip("/") + "/" + name, ".pth")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line.startswith(("#", "import ", "import\t")):
+                continue
+            folder = os.path.normpath(line if line.startswith("/") else os.path.join(site, line))
+            if folder not in out and tree.exists(folder):
+                out.append(folder)
     return out
 
 

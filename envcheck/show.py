@@ -1,4 +1,9 @@
-"""A fingerprint rendered for a person (``envcheck show``) and the one-paragraph summary ``snapshot`` prints."""
+"""A fingerprint rendered for a person (``envcheck show``) and the one-paragraph summary ``snapshot`` prints.
+
+A lockfile holds what an inspected environment said about itself, so every line passes through
+``escape.printable``: a control character, newline or bidirectional override in a value is shown escaped, never
+acted on by the terminal and never the start of a forged line.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import List
 
 from envcheck.findings import Severity
 from envcheck.model import OK, SECTIONS, Fingerprint
+from envcheck.report.escape import printable
 from envcheck.rules.rulebook import RULES
 
 
@@ -14,7 +20,11 @@ def _gib(n: int) -> str:
 
 
 def summary(fp: Fingerprint) -> List[str]:
-    """Short lines: counts per section and anything that could not be read."""
+    """Short lines: counts per section and anything that could not be read; printable, one line each."""
+    return [printable(line) for line in _summary(fp)]
+
+
+def _summary(fp: Fingerprint) -> List[str]:
     lines = []
     o, p = fp.os, fp.python
     lines.append(
@@ -54,6 +64,11 @@ def summary(fp: Fingerprint) -> List[str]:
         src = fp.source(section)
         if src.status != OK:
             lines.append(f"{section:<8} {src.status}: {src.detail}")
+    files = fp.sources.get("files")
+    if files is not None and files.detail:  # reads the tree reader refused: a hostile or damaged tree
+        head, *rest = files.detail.split("; ")
+        more = f"; ... ({len(rest) - 2} more in sources.files)" if len(rest) > 2 else ""
+        lines.append(f"files    {'; '.join([head, *rest[:2]])}{more}")
     return lines
 
 
@@ -62,7 +77,7 @@ def render_text(fp: Fingerprint) -> str:
     out = [f"envcheck lockfile, schema {fp.meta.schema}, {fp.meta.tool}, created {fp.meta.created}"]
     out.append(f"target {fp.meta.target}, digest {fp.meta.digest}")
     out.append("")
-    out += summary(fp)
+    out += _summary(fp)
     out.append("")
     if fp.gpu.devices:
         out.append("gpu devices:")
@@ -106,7 +121,7 @@ def render_text(fp: Fingerprint) -> str:
             notes.append("shadows " + ", ".join(pkg.shadowed))
         note = f"  ({'; '.join(notes)})" if notes else ""
         out.append(f"  {pkg.name}=={pkg.version}{note}")
-    return "\n".join(out) + "\n"
+    return "".join(printable(line) + "\n" for line in out)
 
 
 def render_rules(fmt: str = "text") -> str:

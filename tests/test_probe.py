@@ -15,6 +15,8 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from envcheck import probe
+from envcheck.targets.python import probe_source
+from envcheck.tree import Tree
 from tests.conftest import H200, make_dist_info
 
 # --- os-release -------------------------------------------------------------------------------------------------
@@ -88,30 +90,6 @@ def test_select_env_keeps_allow_list_and_redacts_secrets() -> None:
     }
     assert got["redacted"] == ["AWS_SECRET_ACCESS_KEY", "HF_TOKEN"]
     assert "wJalrXUtnFEMI" not in json.dumps(got)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "AWS_SECRET_ACCESS_KEY",
-        "GITHUB_TOKEN",
-        "DB_PASSWORD",
-        "API_KEY",
-        "OPENAI_APIKEY",
-        "GOOGLE_CREDENTIALS",
-        "PRIVATE_KEY",
-        "SESSION_ID",
-        "DATABASE_DSN",
-        "KEY",
-    ],
-)
-def test_secret_names(name: str) -> None:
-    assert probe.is_secret_name(name)
-
-
-@pytest.mark.parametrize("name", ["OMP_NUM_THREADS", "MKL_CBWR", "KMP_AFFINITY", "CUDA_VISIBLE_DEVICES", "TZ"])
-def test_numerics_names_are_not_secret(name: str) -> None:
-    assert not probe.is_secret_name(name)
 
 
 # --- Python and tags --------------------------------------------------------------------------------------------
@@ -298,12 +276,13 @@ def test_timezone_from_localtime_link(tmp_path: Path) -> None:
     zi = tmp_path / "usr/share/zoneinfo"
     zi.mkdir(parents=True)
     (zi / "tzdata.zi").write_text("# version 2025b\n# This zic input file is in the public domain.\n")
-    assert probe.timezone_info(str(tmp_path), environ={}) == {
+    assert probe.timezone_info(Tree(str(tmp_path)), environ={}) == {
         "timezone": "Europe/Paris",
         "tzdata_version": "2025b",
     }
     assert (
-        probe.timezone_info(str(tmp_path), environ={"TZ": ":America/New_York"})["timezone"] == "America/New_York"
+        probe.timezone_info(Tree(str(tmp_path)), environ={"TZ": ":America/New_York"})["timezone"]
+        == "America/New_York"
     )
 
 
@@ -425,8 +404,10 @@ def test_collect_builds_stays_inside_the_tree(tmp_path: Path) -> None:
     site = tree / "usr/lib/python3/dist-packages"
     make_dist_info(site, "torch", "2.9.1")
     (site / "torch").symlink_to(host)  # as the tree's own processes see it, a link out of the image
+    in_tree = Tree(str(tree))
+    _, _, files = probe.collect_packages(["/usr/lib/python3/dist-packages"], in_tree)
+    assert probe.collect_builds(files, in_tree) == []
     _, _, files = probe.collect_packages([str(site)])
-    assert probe.collect_builds(files, str(tree)) == []
     assert probe.collect_builds(files) == [{"package": "torch", "source": "torch/version.py", "cuda": "12.1"}]
 
 
@@ -456,9 +437,9 @@ def _interpreters() -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("python", _interpreters(), ids=lambda p: Path(p).parent.parent.name or p)
 def test_probe_runs_in_interpreter(python: str) -> None:
-    source = Path(probe.__file__).read_text()
+    source = probe_source()
     proc = subprocess.run(
-        [python, "-I", "-"], input=source, capture_output=True, text=True, timeout=120, check=False
+        [python, "-I", "-S", "-"], input=source, capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -475,8 +456,9 @@ def test_probe_runs_in_interpreter(python: str) -> None:
 
 
 def test_probe_is_stdlib_only() -> None:
-    """The probe must import nothing outside the standard library (it runs where nothing is installed)."""
-    source = Path(probe.__file__).read_text()
+    """The probe as it is sent (probe.py with the tree reader it carries) imports nothing outside the standard
+    library (it runs where nothing is installed) and nothing of envcheck (the target may hold another one)."""
+    source = probe_source()
     imports = {
         line.split()[1].split(".")[0]
         for line in source.splitlines()

@@ -9,7 +9,7 @@ describes the environment is kept: no temperatures, clocks, utilisation, process
 from __future__ import annotations
 
 import errno
-import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -21,6 +21,7 @@ from envcheck import _subprocess
 from envcheck._subprocess import RunError
 from envcheck.collect.interface import Collected, Collector
 from envcheck.model import NONE_FOUND, OK, UNAVAILABLE, GpuDevice, GpuInfo, Source
+from envcheck.tree import Tree
 
 NVIDIA_SMI_TIMEOUT_S = 10.0
 
@@ -234,32 +235,32 @@ def parse_proc_driver_nvidia(version_text: str, information_texts: Sequence[str]
     )
 
 
-def read_proc_driver_nvidia(proc_root: str = "/proc") -> GpuInfo:
-    """Read and parse ``{proc_root}/driver/nvidia``; raise ``GpuSourceError`` when it is absent or unreadable."""
-    base = os.path.join(proc_root, "driver", "nvidia")
+def read_proc_driver_nvidia(proc_root: str = "/proc", tree: Optional[Tree] = None) -> GpuInfo:
+    """Read and parse ``{proc_root}/driver/nvidia`` (a path of ``tree``, by default this machine's); raise
+    ``GpuSourceError`` when it is absent or unreadable."""
+    tree = tree or Tree("/")
+    base = posixpath.join(proc_root, "driver", "nvidia")
     try:
-        with open(os.path.join(base, "version"), encoding="utf-8", errors="replace") as f:
-            version_text = f.read()
+        version_text = tree.read_text(posixpath.join(base, "version"), "small")
     except FileNotFoundError as e:
         raise GpuSourceError("not present", absent=True) from e
     except OSError as e:
         raise GpuSourceError(e.strerror or str(e)) from e
     try:
-        buses = sorted(os.listdir(os.path.join(base, "gpus")))
+        buses = tree.listdir(posixpath.join(base, "gpus"))
     except FileNotFoundError:
         buses = []
     except OSError as e:
         raise GpuSourceError(f"gpus: {e.strerror or e}") from e
     return parse_proc_driver_nvidia(
-        version_text, [_read_or_empty(os.path.join(base, "gpus", b, "information")) for b in buses]
+        version_text, [_read_or_empty(tree, posixpath.join(base, "gpus", b, "information")) for b in buses]
     )
 
 
-def _read_or_empty(path: str) -> str:
+def _read_or_empty(tree: Tree, path: str) -> str:
     # An unreadable information file still shows that the device exists.
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        return tree.read_text(path, "small")
     except OSError:
         return ""
 
@@ -278,17 +279,25 @@ class GpuCollector(Collector[GpuInfo]):
         nvml: Any = None,
         run: Optional[Callable[[], str]] = None,
         proc_root: str = "/proc",
+        root: str = "/",
     ) -> None:
+        """``proc_root`` is where /proc/driver/nvidia is read, a path inside ``root`` (another process's root,
+        ``/proc/PID/root``: read as that process sees it, never through a link onto this machine)."""
         self._nvml = nvml  # a module with the pynvml API; None imports pynvml when collect() runs
         self._run = run if run is not None else run_nvidia_smi
         self._proc_root = proc_root
+        self._root = root
+
+    def _from_proc(self) -> GpuInfo:
+        with Tree(self._root) as tree:
+            return read_proc_driver_nvidia(self._proc_root, tree)
 
     def collect(self) -> Collected[GpuInfo]:
         """Try each source once, in order; the first that reads wins."""
         readers: Tuple[Tuple[str, Callable[[], GpuInfo]], ...] = (
             ("NVML", self._from_nvml),
             ("nvidia-smi", self._from_nvidia_smi),
-            ("/proc/driver/nvidia", lambda: read_proc_driver_nvidia(self._proc_root)),
+            ("/proc/driver/nvidia", self._from_proc),
         )
         failures: List[Tuple[str, GpuSourceError]] = []
         for label, read in readers:

@@ -20,6 +20,7 @@ from envcheck._subprocess import RunError, run
 from envcheck.collect.interface import Collected, Collector
 from envcheck.model import NOT_INSPECTED, OK, UNAVAILABLE, NativeLib, Source
 from envcheck.probe import classify_library, library_version, openblas_version
+from envcheck.tree import Tree
 
 
 def parse_maps(text: str) -> List[str]:
@@ -64,9 +65,16 @@ def loaded_libraries(
 ) -> Tuple[NativeLib, ...]:
     """Classify mapped files. ``shipped`` maps a site-relative path to the library a package ships there (the
     snapshot's ``native.shipped``): its package and version are taken, not read again. Otherwise the version
-    comes from the file name or, for OpenBLAS, the file's own text; ``file_root`` prefixes paths when the
-    process's files are seen through another root (``/proc/PID/root``).
+    comes from the file name or, for OpenBLAS, the file's own text; ``file_root`` is the root the process's files
+    are seen through (``/proc/PID/root``), and paths resolve inside it.
     """
+    with Tree(file_root or "/") as tree:
+        return _classify(paths, site_dirs, shipped, tree)
+
+
+def _classify(
+    paths: Iterable[str], site_dirs: Sequence[str], shipped: Optional[Mapping[str, NativeLib]], tree: Tree
+) -> Tuple[NativeLib, ...]:
     libs = []
     for path in paths:
         base = path.rsplit("/", 1)[-1]
@@ -79,7 +87,7 @@ def loaded_libraries(
         if owner is not None and owner.version:
             version = owner.version
         elif vendor == "openblas":
-            version = openblas_version(file_root + path)
+            version = openblas_version(path, tree)
         else:
             version = library_version(base, kind)
         package = owner.package if owner is not None else ""
@@ -190,15 +198,23 @@ class LoadedLibrariesCollector(Collector[Tuple[NativeLib, ...]]):
             return lib
         if path in replaced:
             return replace(lib, version="")  # it was read from the file there now
-        core = self.corename(self.file_root + path) if self.corename is not None else ""
+        if self.corename is None:
+            return lib
+        try:  # the child loads the file the process sees: its real path inside the process's root
+            with Tree(self.file_root or "/") as tree:
+                real = tree.resolve(path)
+        except OSError:
+            return lib
+        core = self.corename(self.file_root + real)
         return replace(lib, architecture=core) if core else lib
 
     def _in_target(self, lib: NativeLib) -> Optional[str]:
         """The library's path as the process sees it; None when no site folder holds it any more."""
         if lib.path.startswith("/"):
             return lib.path
-        for site in self.site_dirs:
-            candidate = posixpath.join(site, lib.path)
-            if os.path.exists(self.file_root + candidate):
-                return candidate
+        with Tree(self.file_root or "/") as tree:
+            for site in self.site_dirs:
+                candidate = posixpath.join(site, lib.path)
+                if tree.exists(candidate):
+                    return candidate
         return None

@@ -8,12 +8,15 @@ import posixpath
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from envcheck.errors import EnvcheckError
+from envcheck.tree import Tree
+
 if TYPE_CHECKING:
     from envcheck.collect.interface import Collected, Collector
     from envcheck.model import NativeLib, PythonInfo
 
 
-class TargetError(Exception):
+class TargetError(EnvcheckError):
     """The target could not be inspected; the message is one line for the user."""
 
 
@@ -81,17 +84,18 @@ def site_folders(prefixes: Iterable[str], minor: str, extra: Iterable[str] = ())
     return list(dict.fromkeys(out))
 
 
-def folders_token(folders: Iterable[str]) -> Hashable:
-    """The modification times of ``folders`` (host paths), of the dist-info and egg-info folders in them and of
-    their METADATA: installing, removing or editing a distribution changes at least one of them. A missing
-    folder counts as such (appearing later is a change). Only ``stat`` calls, relative to the open folder (through
-    /proc/PID/root a full path costs a walk each time); no file is read."""
-    return tuple(_folder_token(folder) for folder in folders)
+def folders_token(folders: Iterable[str], tree: Optional[Tree] = None) -> Hashable:
+    """The modification times of ``folders`` (paths of ``tree``, by default this machine's), of the dist-info and
+    egg-info folders in them and of their METADATA: installing, removing or editing a distribution changes at
+    least one of them. A missing folder counts as such (appearing later is a change). Only ``stat`` calls,
+    relative to the open folder; no file is read."""
+    tree = tree or Tree("/")
+    return tuple(_folder_token(folder, tree) for folder in folders)
 
 
-def _folder_token(folder: str) -> Tuple[str, int, int]:
+def _folder_token(folder: str, tree: Tree) -> Tuple[str, int, int]:
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        fd = tree.open_dir(folder)
     except OSError:
         return (folder, -1, 0)
     try:

@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from typing import Any, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
 
+from envcheck.collect.cgroup import read_text
 from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.native import LoadedLibrariesCollector, openblas_corename_of_file
 from envcheck.model import NativeLib, PythonInfo
 from envcheck.probe import detect_container, select_env
 from envcheck.targets.interface import Target, TargetError, folders_token, site_folders
 from envcheck.targets.rootfs import RootError, probe_root
+from envcheck.tree import Tree
 
 PERMISSION = "run envcheck as the same user as the process, or give it CAP_SYS_PTRACE"
 #: Variables the static reader needs (sys.path, container detection); everything else is dropped once read.
@@ -133,6 +135,21 @@ def _sites_of(python: Mapping[str, Any], environ: Mapping[str, str]) -> List[str
     return site_folders(prefixes, minor, environ.get("PYTHONPATH", "").split(":"))
 
 
+def inside_reader(root: str) -> Callable[[str], str]:
+    """A ``Reader`` for the cgroup collectors: a path under ``root`` (the process's own cgroup files, seen
+    through /proc/PID/root) is read inside that root, never through a link onto this machine; any other path
+    (this machine's /proc/PID files) as it is."""
+    prefix = root.rstrip("/") + "/"
+
+    def read(path: str) -> str:
+        if path.startswith(prefix):
+            with Tree(root) as tree:
+                return tree.read_text(path[len(prefix) - 1 :], "small")
+        return read_text(path)
+
+    return read
+
+
 class PidTarget(Target):
     """A process on this machine or in a shared PID namespace."""
 
@@ -200,10 +217,11 @@ class PidTarget(Target):
         if "python" in posixpath.basename(first):
             if first.startswith("/"):
                 return first
-            for folder in environ.get("PATH", "").split(":"):
-                candidate = posixpath.join(folder, first)
-                if folder and os.path.exists(self._path("root") + candidate):
-                    return candidate
+            with Tree(self._path("root")) as tree:
+                for folder in environ.get("PATH", "").split(":"):
+                    candidate = posixpath.join(folder, first)
+                    if folder and tree.exists(candidate):
+                        return candidate
         return exe
 
     def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
@@ -224,7 +242,7 @@ class PidTarget(Target):
             raise TargetError(f"--pid {self.pid}: cannot read {root} ({e.strerror})") from e
         data["sources"]["python"]["detail"] = f"{interpreter} of process {self.pid}, read through {root}"
         self._add_kernel(data, root, environ)
-        self._sites = [root + p for p in _sites_of(data.get("python", {}), environ)]
+        self._sites = _sites_of(data.get("python", {}), environ)
         return data
 
     def change_token(self) -> Optional[Hashable]:
@@ -239,7 +257,11 @@ class PidTarget(Target):
                 libraries = hash(parse_mapped_libraries(f.read()))
         except (OSError, ValueError, IndexError):
             return None
-        return (self.pid, start, libraries, folders_token(self._sites))
+        try:
+            with Tree(self._path("root")) as tree:
+                return (self.pid, start, libraries, folders_token(self._sites, tree))
+        except OSError:
+            return None
 
     def _add_kernel(self, data: Dict[str, Any], root: str, environ: Mapping[str, str]) -> None:
         """A process on this machine runs on this kernel: what a static tree cannot tell, /proc can."""
@@ -257,7 +279,8 @@ class PidTarget(Target):
         if "version" in kernel:
             data["python"].setdefault("markers", {})["platform_version"] = kernel["version"]
         os_data["page_size"] = os.sysconf("SC_PAGE_SIZE")
-        os_data["container"] = detect_container(root, environ)
+        with Tree(root) as tree:
+            os_data["container"] = detect_container(tree, environ)
         data["sources"]["os"]["detail"] = f"files of process {self.pid} through {root}, kernel from /proc"
 
     def hardware(self) -> Sequence[Collector[Any]]:
@@ -266,12 +289,13 @@ class PidTarget(Target):
         from envcheck.collect.memory import MemoryCollector
 
         pid, root = str(self.pid), self._path("root")
+        read = inside_reader(root)
         return (
-            CpuCollector(self.proc_root, pid, root),
-            MemoryCollector(self.proc_root, pid, root),
+            CpuCollector(self.proc_root, pid, root, read=read),
+            MemoryCollector(self.proc_root, pid, root, read=read),
             # The sidecar is usually not given the model server's GPU, so NVML here sees nothing; the driver's
             # /proc files as the target's mount namespace shows them are the fallback that still works.
-            GpuCollector(proc_root=posixpath.join(root, "proc")),
+            GpuCollector(proc_root="/proc", root=root),
         )
 
     def loaded_libraries(

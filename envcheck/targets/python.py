@@ -1,4 +1,5 @@
-"""Another interpreter on this machine (``--python PATH``): the probe's source runs in it, isolated (``-I``)."""
+"""Another interpreter on this machine (``--python PATH``): the probe's source runs in it, isolated (``-I``) and
+without ``site`` (``-S``): the target's ``.pth`` files are read by the probe, their ``import`` lines never run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Hashable, List, Optional, Sequence
 
 from envcheck import _subprocess
+from envcheck.probe import scrub_value
 from envcheck.targets.interface import Target, TargetError, folders_token, site_folders
 
 # Runs first in the target: refuses interpreters the probe does not support before parsing the probe's source,
@@ -22,9 +24,20 @@ BOOTSTRAP = (
 TOO_OLD_EXIT = 3
 
 
+_BUNDLED = "from envcheck.tree import Tree, sources_entry  # bundled: the probe's source carries tree.py"
+_FUTURE = "from __future__ import annotations"
+
+
 def probe_source() -> str:
-    """The probe module's source, sent to the other interpreter on stdin."""
-    return Path(__file__).resolve().parent.parent.joinpath("probe.py").read_text(encoding="utf-8")
+    """The probe's source as one module for another interpreter: tree.py (the safe reader it uses), then
+    probe.py without its import of it. Neither imports anything of envcheck in the target."""
+    package = Path(__file__).resolve().parent.parent
+    tree = package.joinpath("tree.py").read_text(encoding="utf-8")
+    probe = package.joinpath("probe.py").read_text(encoding="utf-8")
+    if _BUNDLED not in probe.splitlines() or _FUTURE not in tree.splitlines():
+        raise RuntimeError("probe.py and tree.py no longer bundle as probe_source() expects")
+    parts = [tree.replace(_FUTURE, "", 1), probe.replace(_FUTURE, "", 1).replace(_BUNDLED, "", 1)]
+    return _FUTURE + "\n" + "\n".join(parts)
 
 
 class PythonTarget(Target):
@@ -48,7 +61,7 @@ class PythonTarget(Target):
             raise TargetError(f"--python {exe}: no such file")
         if os.path.isdir(exe):
             raise TargetError(f"--python {exe}: is a directory; give the interpreter (e.g. {exe}/bin/python)")
-        args = [exe, "-I", "-c", BOOTSTRAP]
+        args = [exe, "-I", "-S", "-c", BOOTSTRAP]
         for name in extra_env:
             args += ["--env", name]
         try:
@@ -60,7 +73,8 @@ class PythonTarget(Target):
             raise TargetError(f"--python {exe}: Python {version} is older than 3.8, which the probe needs")
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise TargetError(f"--python {exe}: not a Python interpreter the probe can run in ({last[:200]})")
+            detail = scrub_value(last[:200])  # the child's own words may quote its environment
+            raise TargetError(f"--python {exe}: not a Python interpreter the probe can run in ({detail})")
         try:
             data = json.loads(done.stdout)
         except ValueError as e:

@@ -3,13 +3,16 @@
 Used for ``--root DIR`` (an unpacked image, a mounted volume), ``--pid`` (through ``/proc/PID/root``) and
 ``--image-archive`` (a ``docker save`` tarball unpacked). Produces the same probe-shaped JSON as the live probe:
 os, python, packages, native libraries, env. What cannot be known statically (the kernel, the page size) is left
-empty, never guessed. Symbolic links are resolved inside the tree: an absolute link points into the tree, not
-into the host.
+empty, never guessed. Every read goes through ``envcheck.tree.Tree``: paths resolve inside the tree as its own
+root would resolve them (an absolute link points into the tree, never into the host), only regular files are
+opened, and reads are capped; what it refused is recorded in ``sources.files``.
 """
 
 from __future__ import annotations
 
 import ast
+import fnmatch
+import mmap
 import os
 import posixpath
 import re
@@ -18,58 +21,30 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from envcheck import probe
+from envcheck.errors import EnvcheckError
+from envcheck.tree import Tree, sources_entry
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _ELF_MACHINES = {3: "i686", 40: "armv7l", 62: "x86_64", 183: "aarch64", 243: "riscv64", 21: "ppc64le", 22: "s390x"}
 
 
-class RootError(Exception):
+class RootError(EnvcheckError):
     """The tree cannot be read as an environment (not a folder, no Python in it)."""
 
 
-def resolve(root: str, path: str, limit: int = 40) -> str:
+def resolve(root: str, path: str) -> str:
     """``path`` (as the tree sees it) with every symbolic link followed inside ``root``; returns a tree path."""
-    parts = [p for p in path.split("/") if p]
-    resolved: List[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = "/" + "/".join([*resolved, part])
-        host = root.rstrip("/") + candidate
-        if os.path.islink(host):
-            hops += 1
-            if hops > limit:
-                raise RootError(f"{path}: too many levels of symbolic links")
-            target = os.readlink(host)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p] + parts
-            continue
-        resolved.append(part)
-    return "/" + "/".join(resolved)
+    with Tree(root) as tree:
+        try:
+            return tree.resolve(path)
+        except OSError as e:
+            raise RootError(f"{path}: {e.strerror or e}") from e
 
 
-def host_path(root: str, path: str) -> str:
-    """Where a tree path lies on this machine."""
-    return root.rstrip("/") + resolve(root, path)
-
-
-def _read(root: str, path: str, limit: int = 1 << 20) -> str:
-    with open(host_path(root, path), encoding="utf-8", errors="replace") as f:
-        return f.read(limit)
-
-
-def elf_info(path: str) -> Tuple[str, int, str]:
+def elf_info(tree: Tree, path: str) -> Tuple[str, int, str]:
     """(machine, pointer bits, byte order) from an ELF header."""
-    with open(path, "rb") as f:
-        head = f.read(20)
-    if head[:4] != b"\x7fELF":
+    head = tree.read(path, "header")[:20]
+    if len(head) < 20 or head[:4] != b"\x7fELF":
         raise RootError(f"{path}: not an ELF executable")
     bits = 64 if head[4] == 2 else 32
     order = "little" if head[5] == 1 else "big"
@@ -82,47 +57,46 @@ def elf_info(path: str) -> Tuple[str, int, str]:
 _GLIBC = re.compile(rb"release version (\d+\.\d+)")
 
 
-def static_libc(root: str, machine: str) -> Tuple[str, str]:
+def static_libc(tree: Tree, machine: str) -> Tuple[str, str]:
     """(family, version) of the tree's C library, read from the library files themselves."""
-    musl = [n for n in _listdir(root, "/lib") if n.startswith("ld-musl-")]
+    musl = [n for n in _listdir(tree, "/lib") if n.startswith("ld-musl-")]
     if musl:
-        return "musl", _musl_version(root)
+        return "musl", _musl_version(tree)
     triplet = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}.get(machine, f"{machine}-linux-gnu")
     for folder in (f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib64", "/usr/lib64", "/lib", "/usr/lib"):
-        try:
-            path = host_path(root, f"{folder}/libc.so.6")
-        except RootError:
-            continue
-        if os.path.isfile(path):
-            m = _scan(path, _GLIBC)
-            return ("glibc", m) if m else ("glibc", "")
+        path = f"{folder}/libc.so.6"
+        if tree.is_file(path):
+            return "glibc", _scan(tree, path, _GLIBC)
     return "", ""
 
 
-def _musl_version(root: str) -> str:
+def _musl_version(tree: Tree) -> str:
     """Alpine records musl's version in its package database."""
     try:
-        db = _read(root, "/lib/apk/db/installed", 8 << 20)
+        db = tree.read_text("/lib/apk/db/installed", "text")
     except OSError:
         return ""
     m = re.search(r"^P:musl\nV:(\d+\.\d+\.\d+)", db, re.MULTILINE)
     return m.group(1) if m else ""
 
 
-def _scan(path: str, pattern: re.Pattern[bytes], limit: int = 64 << 20) -> str:
+def _scan(tree: Tree, path: str, pattern: re.Pattern[bytes]) -> str:
+    """The first group of ``pattern`` in a binary, searched in place (mapped, not copied)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(limit)
-    except OSError:
+        with tree.open(path, "binary") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return ""
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                m = pattern.search(data)
+                return m.group(1).decode("ascii", "replace") if m else ""
+    except (OSError, ValueError):
         return ""
-    m = pattern.search(data)
-    return m.group(1).decode("ascii", "replace") if m else ""
 
 
-def _listdir(root: str, path: str) -> List[str]:
+def _listdir(tree: Tree, path: str) -> List[str]:
     try:
-        return sorted(os.listdir(host_path(root, path)))
-    except (OSError, RootError):
+        return tree.listdir(path)
+    except OSError:
         return []
 
 
@@ -136,7 +110,7 @@ class Interpreter:
     executable: str
     """As the tree's processes see it (``/usr/bin/python3``)."""
     binary: str
-    """The real file on this machine."""
+    """The real file, as a tree path with every link followed (``/usr/bin/python3.11``)."""
     version_dir: str
     """``python3.11``: the name of its stdlib folder."""
     prefix: str
@@ -144,36 +118,35 @@ class Interpreter:
     venv_cfg: Dict[str, str]
 
 
-def find_interpreter(root: str, environ: Mapping[str, str], hint: Optional[str] = None) -> Interpreter:
+def find_interpreter(tree: Tree, environ: Mapping[str, str], hint: Optional[str] = None) -> Interpreter:
     """The interpreter a process in the tree would run: ``hint`` (from /proc/PID/exe or cmdline), else the first
     ``python3``/``python`` on the tree's PATH."""
     candidates = [hint] if hint else []
     if not hint and "PATH" not in environ:
         # No environment known (a bare tree): an application's virtual environment beats the system Python.
-        candidates += [posixpath.join(v, "bin", "python3") for v in find_venvs(root)]
+        candidates += [posixpath.join(v, "bin", "python3") for v in find_venvs(tree)]
     if not hint:
         for folder in environ.get("PATH", DEFAULT_PATH).split(":"):
             if folder:
                 candidates += [posixpath.join(folder, "python3"), posixpath.join(folder, "python")]
     for exe in candidates:
         try:
-            real = resolve(root, exe)
-        except RootError:
+            real = tree.resolve(exe)
+        except OSError:
             continue
-        binary = root.rstrip("/") + real
-        if not os.path.isfile(binary):
+        if not tree.is_file(real):
             continue
         bin_dir = posixpath.dirname(exe)
         venv_root = posixpath.dirname(bin_dir)
-        cfg = _pyvenv_cfg(root, venv_root)
+        cfg = _pyvenv_cfg(tree, venv_root)
         home_prefix = posixpath.dirname(posixpath.dirname(real))
-        version_dir = _version_dir(root, home_prefix, real)
+        version_dir = _version_dir(tree, home_prefix, real)
         if cfg:
             # Like CPython's getpath: the base is where the real binary's stdlib is, even when `home` names
             # another venv's bin folder (a venv made by a venv's python).
-            base = _base_prefix(root, home_prefix, cfg, version_dir)
-            return Interpreter(exe, binary, version_dir, venv_root, base, cfg)
-        return Interpreter(exe, binary, version_dir, home_prefix, home_prefix, {})
+            base = _base_prefix(tree, home_prefix, cfg, version_dir)
+            return Interpreter(exe, real, version_dir, venv_root, base, cfg)
+        return Interpreter(exe, real, version_dir, home_prefix, home_prefix, {})
     raise RootError("no Python interpreter found (looked for python3 and python on PATH)")
 
 
@@ -181,25 +154,38 @@ def find_interpreter(root: str, environ: Mapping[str, str], hint: Optional[str] 
 VENV_PLACES = ("/opt/*", "/opt/*/*", "/app/*", "/app", "/srv/*", "/venv", "/.venv", "/usr/local/*", "/home/*/*")
 
 
-def find_venvs(root: str) -> List[str]:
-    """Virtual environments in the usual places of a tree (folders holding pyvenv.cfg), sorted."""
-    import glob
-
-    base = root.rstrip("/")
-    found = set()
-    for place in VENV_PLACES:
-        for cfg in glob.glob(base + place + "/pyvenv.cfg"):
-            found.add(posixpath.dirname(cfg)[len(base) :] or "/")
+def _glob(tree: Tree, pattern: str) -> List[str]:
+    """Tree paths matching a pattern whose components may hold ``*`` (matched inside the tree, sorted)."""
+    found = ["/"]
+    for part in [p for p in pattern.split("/") if p]:
+        step = []
+        for folder in found:
+            if "*" not in part:
+                step.append(posixpath.join(folder, part))
+                continue
+            names = fnmatch.filter(_listdir(tree, folder), part)
+            step += [posixpath.join(folder, n) for n in names if not n.startswith(".")]
+        found = step
     return sorted(found)
 
 
-def _base_prefix(root: str, candidate: str, cfg: Dict[str, str], version_dir: str) -> str:
+def find_venvs(tree: Tree) -> List[str]:
+    """Virtual environments in the usual places of a tree (folders holding pyvenv.cfg), sorted."""
+    found = set()
+    for place in VENV_PLACES:
+        for folder in _glob(tree, place):
+            if tree.is_file(posixpath.join(folder, "pyvenv.cfg")):
+                found.add(folder)
+    return sorted(found)
+
+
+def _base_prefix(tree: Tree, candidate: str, cfg: Dict[str, str], version_dir: str) -> str:
     """The installation a venv's interpreter belongs to: the first prefix holding the stdlib landmark
     (lib/pythonX.Y/os.py), following ``home`` through venvs made from other venvs, as CPython's getpath does."""
 
     def has_stdlib(prefix: str) -> bool:
         lib = posixpath.join(prefix, "lib", version_dir)
-        return any(os.path.isfile(host_path(root, posixpath.join(lib, n))) for n in ("os.py", "os.pyc"))
+        return any(tree.is_file(posixpath.join(lib, n)) for n in ("os.py", "os.pyc"))
 
     for _ in range(10):
         if has_stdlib(candidate):
@@ -208,16 +194,16 @@ def _base_prefix(root: str, candidate: str, cfg: Dict[str, str], version_dir: st
         if not home:
             break
         candidate = posixpath.dirname(home)
-        cfg = _pyvenv_cfg(root, candidate)
+        cfg = _pyvenv_cfg(tree, candidate)
         if not cfg and has_stdlib(candidate):
             return candidate
     return candidate
 
 
-def _pyvenv_cfg(root: str, venv_root: str) -> Dict[str, str]:
+def _pyvenv_cfg(tree: Tree, venv_root: str) -> Dict[str, str]:
     try:
-        text = _read(root, posixpath.join(venv_root, "pyvenv.cfg"))
-    except (OSError, RootError):
+        text = tree.read_text(posixpath.join(venv_root, "pyvenv.cfg"), "small")
+    except OSError:
         return {}
     out = {}
     for line in text.splitlines():
@@ -227,31 +213,31 @@ def _pyvenv_cfg(root: str, venv_root: str) -> Dict[str, str]:
     return out
 
 
-def _version_dir(root: str, prefix: str, real: str) -> str:
+def _version_dir(tree: Tree, prefix: str, real: str) -> str:
     m = re.search(r"python(\d+\.\d+t?)$", real)
     if m:
         return "python" + m.group(1)
-    dirs = [d for d in _listdir(root, posixpath.join(prefix, "lib")) if re.fullmatch(r"python\d+\.\d+t?", d)]
+    dirs = [d for d in _listdir(tree, posixpath.join(prefix, "lib")) if re.fullmatch(r"python\d+\.\d+t?", d)]
     if not dirs:
         raise RootError(f"{real}: no lib/python3.X folder beside it")
     return sorted(dirs, key=lambda d: [int(x) for x in re.findall(r"\d+", d)])[-1]
 
 
-def sysconfig_vars(root: str, stdlib: str) -> Dict[str, Any]:
+def sysconfig_vars(tree: Tree, stdlib: str) -> Dict[str, Any]:
     """build_time_vars from the stdlib's _sysconfigdata module, read as a literal, never executed."""
-    names = [n for n in _listdir(root, stdlib) if n.startswith("_sysconfigdata") and n.endswith(".py")]
+    names = [n for n in _listdir(tree, stdlib) if n.startswith("_sysconfigdata") and n.endswith(".py")]
     for name in sorted(names, key=len):
         try:
-            tree = ast.parse(_read(root, posixpath.join(stdlib, name), 4 << 20))
-        except (OSError, SyntaxError, RootError):
+            module = ast.parse(tree.read_text(posixpath.join(stdlib, name), "text"))
+        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
             continue
-        for node in tree.body:
+        for node in module.body:
             if isinstance(node, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == "build_time_vars" for t in node.targets
             ):
                 try:
                     value = ast.literal_eval(node.value)
-                except ValueError:
+                except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
                     continue
                 if isinstance(value, dict):
                     return value
@@ -280,10 +266,10 @@ def _py_version(data: bytes, minor: str) -> str:
     return ""
 
 
-def binary_strings(path: str, minor: str) -> Dict[str, str]:
+def binary_strings(tree: Tree, path: str, minor: str) -> Dict[str, str]:
     """Full version, compiler and build date as the interpreter (or its libpython) carries them."""
     try:
-        with open(path, "rb") as f:
+        with tree.open(path, "binary") as f:
             data = f.read(64 << 20)
     except OSError:
         return {}
@@ -304,17 +290,17 @@ def _word_before(data: bytes, at: int) -> bool:
     return bool(before) and (before.isalnum() or before == b"_")
 
 
-def read_python(root: str, interp: Interpreter, machine: str, libc: Tuple[str, str]) -> Dict[str, Any]:
+def read_python(tree: Tree, interp: Interpreter, machine: str, libc: Tuple[str, str]) -> Dict[str, Any]:
     """The python section, read from the interpreter's files."""
     minor = interp.version_dir[len("python") :].rstrip("t")
     stdlib = posixpath.join(interp.base_prefix, "lib", interp.version_dir)
-    config = sysconfig_vars(root, stdlib)
-    strings = binary_strings(interp.binary, minor)
+    config = sysconfig_vars(tree, stdlib)
+    strings = binary_strings(tree, interp.binary, minor)
     if not strings.get("date"):  # a shared-library build: the strings live in libpython
-        libpython = host_path(root, posixpath.join(interp.base_prefix, "lib", f"lib{interp.version_dir}.so.1.0"))
-        if os.path.isfile(libpython):
-            strings = binary_strings(libpython, minor)
-    _, bits, order = elf_info(interp.binary)
+        libpython = posixpath.join(interp.base_prefix, "lib", f"lib{interp.version_dir}.so.1.0")
+        if tree.is_file(libpython):
+            strings = binary_strings(tree, libpython, minor)
+    _, bits, order = elf_info(tree, interp.binary)
     version = (
         strings.get("version") or interp.venv_cfg.get("version", "") or interp.venv_cfg.get("version_info", "")
     )
@@ -375,7 +361,7 @@ def _markers(version: str, machine: str) -> Dict[str, str]:
     }
 
 
-def sys_path(root: str, interp: Interpreter, environ: Mapping[str, str]) -> List[str]:
+def sys_path(tree: Tree, interp: Interpreter, environ: Mapping[str, str]) -> List[str]:
     """The interpreter's sys.path as ``site`` would build it: PYTHONPATH, stdlib, site folders, .pth lines."""
     vdir = interp.version_dir
     paths = [p for p in environ.get("PYTHONPATH", "").split(":") if p]
@@ -404,27 +390,8 @@ def sys_path(root: str, interp: Interpreter, environ: Mapping[str, str]) -> List
         if site in paths:
             continue
         paths.append(site)
-        paths += [p for p in _pth_paths(root, site) if p not in paths]
+        paths += [p for p in probe.pth_paths(tree, site) if p not in paths]
     return paths
-
-
-def _pth_paths(root: str, site: str) -> List[str]:
-    """Folders that .pth files in a site folder add (import lines are code: not run, not followed)."""
-    out = []
-    for name in _listdir(root, site):
-        if not name.endswith(".pth"):
-            continue
-        try:
-            text = _read(root, posixpath.join(site, name))
-        except (OSError, RootError):
-            continue
-        for line in text.splitlines():
-            line = line.strip()
-            if not line or line.startswith(("#", "import ", "import\t")):
-                continue
-            path = line if line.startswith("/") else posixpath.join(site, line)
-            out.append(posixpath.normpath(path))
-    return out
 
 
 # --- all of it --------------------------------------------------------------------------------------------------
@@ -440,18 +407,26 @@ def probe_root(
     """The probe's JSON for a tree, read statically. Raises ``RootError`` when the tree has no Python."""
     if not os.path.isdir(root):
         raise RootError(f"{root}: not a folder")
+    with Tree(root) as tree:
+        out = _probe_tree(tree, environ, interpreter, extra_env)
+        refused = sources_entry([tree])
+    if refused:
+        out["sources"]["files"] = refused
+    return out
+
+
+def _probe_tree(
+    tree: Tree, environ: Mapping[str, str], interpreter: Optional[str], extra_env: Sequence[str]
+) -> Dict[str, Any]:
     sources: Dict[str, Dict[str, str]] = {}
     out: Dict[str, Any] = {"probe": probe.PROBE_VERSION, "sources": sources}
-    interp = find_interpreter(root, environ, interpreter)
-    machine, _, _ = elf_info(interp.binary)
-    libc = static_libc(root, machine)
-    release: Dict[str, str] = {}
-    for rel in ("/etc/os-release", "/usr/lib/os-release"):
-        try:
-            release = probe.parse_os_release(_read(root, rel))
-            break
-        except (OSError, RootError):
-            continue
+    interp = find_interpreter(tree, environ, interpreter)
+    try:
+        machine, _, _ = elf_info(tree, interp.binary)
+    except OSError as e:
+        raise RootError(f"{interp.binary}: {e.strerror or e}") from e
+    libc = static_libc(tree, machine)
+    release, _ = probe.read_os_release(tree)
     out["os"] = {
         "system": "Linux",
         "machine": machine,
@@ -462,18 +437,17 @@ def probe_root(
         "libc_version": libc[1],
     }
     sources["os"] = {"status": "ok", "detail": "files of the tree (kernel and page size are the host's: not read)"}
-    out["python"] = read_python(root, interp, machine, libc)
+    out["python"] = read_python(tree, interp, machine, libc)
     sources["python"] = {"status": "ok", "detail": f"{interp.executable}: its files, read without running it"}
-    path = sys_path(root, interp, environ)
-    host = [root.rstrip("/") + p for p in path]
-    packages, sources["packages"], files_by_name = probe.collect_packages(host)
+    path = sys_path(tree, interp, environ)
+    packages, sources["packages"], files_by_name = probe.collect_packages(path, tree)
     out["packages"] = packages
     versions = {p["name"]: p["version"] for p in packages}
-    shipped = probe.collect_native_shipped(files_by_name, versions, probe.system_library_dirs(root, machine), root)
-    out["native"] = {"shipped": shipped, "builds": probe.collect_builds(files_by_name, root)}
+    shipped = probe.collect_native_shipped(files_by_name, versions, probe.system_library_dirs(tree, machine), tree)
+    out["native"] = {"shipped": shipped, "builds": probe.collect_builds(files_by_name, tree)}
     sources["native"] = {"status": "ok", "detail": probe.NATIVE_DETAIL}
     env = probe.select_env(environ, extra_env)
-    env.update(probe.timezone_info(root, environ))
+    env.update(probe.timezone_info(tree, environ))
     out["env"] = env
     sources["env"] = {"status": "ok", "detail": "the target's environment variables (allow-listed)"}
     return out

@@ -309,3 +309,18 @@ def test_blas_kernels_needs_a_process_target() -> None:
     done = run(sys.executable, "-m", "envcheck", "snapshot", "--blas-kernels", "-o", "-")
     assert done.returncode == 2
     assert done.stderr.strip() == "envcheck: error: --blas-kernels applies to --pid and --process-match only"
+
+
+def test_pid_target_reads_the_gpu_driver_inside_the_targets_root_only(tmp_path: Path) -> None:
+    """A target whose /proc is a link to a path of this machine finds nothing there: the link resolves inside the
+    target's root, where that path does not exist."""
+    from envcheck.collect.gpu import GpuCollector
+    from tests.conftest import H200
+
+    host = tmp_path / "host-driver"
+    shutil.copytree(H200 / "proc-driver-nvidia", host / "driver/nvidia")
+    (tmp_path / "4242/root").mkdir(parents=True)
+    os.symlink(str(host), tmp_path / "4242/root/proc")
+    target = PidTarget(4242, proc_root=str(tmp_path))
+    gpu = next(c for c in target.hardware() if isinstance(c, GpuCollector)).collect()
+    assert gpu.value.driver_version == "" and gpu.value.devices == ()
