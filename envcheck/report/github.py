@@ -3,7 +3,8 @@
 Findings at or above the threshold are ``::error``, the others ``::warning``. GitHub shows only the first ten
 of each kind per step, so when more exist the tenth annotation says how many were left out; the job summary
 (the markdown report) lists them all. The output ends with a plain summary line that is not an annotation.
-Data is escaped by the workflow-command rules, so no message can end an annotation early or start a command.
+Data is escaped by the workflow-command rules, so no message can end an annotation early or start a command, and
+its other control characters are shown escaped (``escape.printable``): the log viewer would act on ANSI codes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import List, Sequence
 
 from envcheck.findings import Finding, Report
+from envcheck.report.escape import printable
 from envcheck.report.interface import (
     SEVERITIES_DOWN,
     Reporter,
@@ -26,7 +28,9 @@ ANNOTATION_LIMIT = 10
 
 
 def escape_data(text: str) -> str:
-    """Escape a command's message: ``%``, CR and LF."""
+    """Escape a command's message: ``%``, CR and LF as the runner decodes them; other control characters (and
+    every character ``printable`` escapes) as text."""
+    text = printable(text, keep="\r\n")
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

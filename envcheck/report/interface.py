@@ -10,13 +10,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar, Dict, List, Tuple
 
+from envcheck.errors import EnvcheckError
 from envcheck.findings import Finding, Report, Severity
 
 SEVERITIES_DOWN: Tuple[Severity, ...] = tuple(sorted(Severity, reverse=True))
 """Critical first: the order every report groups in."""
 
 
-class ReportError(Exception):
+class ReportError(EnvcheckError):
     """Base error of reporters; raised for misuse (an unknown format), never for a report's content."""
 
 

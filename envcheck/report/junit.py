@@ -3,7 +3,9 @@
 One ``<testsuite name="envcheck">`` inside ``<testsuites>``. Every finding is a testcase (``classname`` the
 component, ``name`` "id: subject"): a ``<failure type="severity">`` when it reaches the threshold, a passing case
 whose ``<system-out>`` explains it otherwise. Components with no finding pass as "component: no drift"; components
-that could not be compared are ``<skipped>``. Characters XML 1.0 cannot hold are written as ``\\xNN``.
+that could not be compared are ``<skipped>``. Data is written as one line each: characters XML 1.0 cannot hold,
+newlines and the other characters ``escape.printable`` escapes appear as their escapes (``\\n``, ``\\x1b``,
+``\\udcff``), so the document is valid and no line of it comes from the inspected environment.
 """
 
 from __future__ import annotations
@@ -13,26 +15,27 @@ import xml.etree.ElementTree as ET
 from typing import Dict, List
 
 from envcheck.findings import COMPONENTS, Finding, Report
+from envcheck.report.escape import printable
 from envcheck.report.interface import Reporter, is_failing, ordered
 
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_NOT_XML = re.compile("[\ufffe\uffff]")  # printable leaves these two noncharacters
 SUITE = "envcheck"
 
 
 def _x(text: str) -> str:
-    """Make ``text`` legal in XML 1.0; ElementTree escapes ``<``, ``&`` and quotes itself."""
-    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Data made legal in XML 1.0 and printable on one line; ElementTree escapes ``<``, ``&`` and quotes."""
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", printable(text))
 
 
 def _details(finding: Finding) -> str:
     return "\n".join(
         [
-            f"expected: {finding.expected or '(none)'}",
-            f"actual: {finding.actual or '(none)'}",
+            f"expected: {_x(finding.expected or '(none)')}",
+            f"actual: {_x(finding.actual or '(none)')}",
             f"risks: {', '.join(finding.risks)}",
             f"score: {finding.score} (probability {finding.probability} x impact {finding.impact}, "
             f"{finding.severity.label})",
-            f"remedy: {finding.remedy}",
+            f"remedy: {_x(finding.remedy)}",
         ]
     )
 
@@ -53,10 +56,10 @@ class JunitReporter(Reporter):
                 failure = ET.SubElement(
                     case, "failure", {"type": finding.severity.label, "message": _x(finding.message)}
                 )
-                failure.text = _x(_details(finding))
+                failure.text = _details(finding)
             else:
                 out = ET.SubElement(case, "system-out")
-                out.text = _x(f"{finding.message}\nfix: {finding.remedy}")
+                out.text = f"{_x(finding.message)}\nfix: {_x(finding.remedy)}"
             cases.append(case)
         with_findings = {f.component for f in report.findings}
         for component in COMPONENTS:

@@ -2,7 +2,7 @@
 
 A heading that says passed or failed, a count table, the risk matrix, then one table per severity. Cell data is
 escaped: ``|`` and Markdown punctuation with a backslash, ``<``/``>``/``&`` as entities (GitHub would otherwise
-drop them as HTML), newlines as ``<br>``.
+drop them as HTML), newlines as ``<br>``, other control characters as their escapes (``escape.printable``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import re
 from typing import List
 
 from envcheck.findings import Report
+from envcheck.report.escape import printable
 from envcheck.report.interface import (
     SEVERITIES_DOWN,
     Reporter,
@@ -26,8 +27,9 @@ _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def escape_cell(text: str) -> str:
-    """Make ``text`` safe inside a table cell: one line, no column breaks, no accidental formatting."""
-    text = "".join(_ENTITIES.get(c, c) for c in text)
+    """Make ``text`` safe inside a table cell: one line, no column breaks, no accidental formatting, nothing a
+    terminal or a renderer acts on."""
+    text = "".join(_ENTITIES.get(c, c) for c in printable(text, keep="\r\n"))
     text = _PUNCTUATION.sub(r"\\\1", text)
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
 

