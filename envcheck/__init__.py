@@ -6,6 +6,7 @@ __version__ = "0.1.0"
 
 from envcheck.api import check, diff, snapshot
 from envcheck.collect.models import ModelPathError
+from envcheck.errors import EnvcheckError
 from envcheck.findings import Finding, Report, Severity
 from envcheck.lockfile import LockfileError
 from envcheck.model import Fingerprint
@@ -13,6 +14,7 @@ from envcheck.policy import Policy, PolicyError
 from envcheck.targets.interface import TargetError
 
 __all__ = [
+    "EnvcheckError",
     "Finding",
     "Fingerprint",
     "LockfileError",

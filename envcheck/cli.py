@@ -1,41 +1,97 @@
 """The command line. The only module that prints, and the only one that decides exit codes:
-0 nothing at or above the threshold, 1 findings at or above it, 2 envcheck could not do its job."""
+0 nothing at or above the threshold, 1 findings at or above it, 2 envcheck could not do its job (an
+``EnvcheckError``: bad input, an unreadable target, a file it cannot write), 3 an internal error (a bug).
+
+Errors are mapped in one place, ``EnvcheckGroup.invoke``: an ``EnvcheckError`` is its one-line message and exit 2;
+any other exception is one line naming it and asking for a bug report, exit 3, with the traceback only under
+``--debug`` or ``ENVCHECK_DEBUG=1``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
-from pathlib import Path
+import traceback
 from typing import Any, Callable, Dict, NoReturn, Optional, Sequence
 
 import click
 
-from envcheck import __version__, api, capture, lockfile
-from envcheck.collect.models import ModelPathError
+from envcheck import __version__, api, atomic, capture, lockfile
+from envcheck.errors import EnvcheckError
 from envcheck.findings import Report
 from envcheck.model import to_data
-from envcheck.policy import FAIL_ON, Policy, PolicyError, find_policy, load_policy
+from envcheck.policy import FAIL_ON, Policy, find_policy, load_policy
 from envcheck.report import FORMATS, reporter_for
+from envcheck.report.escape import printable
 from envcheck.rules.rulebook import BY_ID
 from envcheck.show import render_rules, render_text, summary
-from envcheck.targets import Target, TargetError
+from envcheck.targets import Target
 from envcheck.targets.factory import TargetSpec, make_target
 from envcheck.targets.factory import validate as validate_target
 
-#: Errors that mean envcheck could not do its job: one line, exit 2.
-TOOL_ERRORS = (TargetError, ModelPathError, lockfile.LockfileError, PolicyError)
-
-EXIT_OK = 0
-EXIT_FINDINGS = 1
 EXIT_ERROR = 2
+EXIT_INTERNAL = 3
+#: Set (to anything but 0, false, no, off or empty) for the traceback of an internal error, as ``--debug``.
+DEBUG_ENV = "ENVCHECK_DEBUG"
+_MAX_DETAIL = 300
+#: Lockfile arguments: checked by the reader (one line for a missing, unreadable or odd file), not by click.
+LOCK_PATH = click.Path(readable=False)
 
 
 def fail(message: str) -> NoReturn:
     """One line on stderr, exit 2."""
-    click.echo(f"envcheck: error: {message}", err=True)
+    click.echo(f"envcheck: error: {printable(message)}", err=True)
     sys.exit(EXIT_ERROR)
+
+
+def _debug_from_env() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def internal_error(e: BaseException, debug: bool) -> NoReturn:
+    """A bug in envcheck: the traceback under ``debug``, then one line naming the exception; exit 3."""
+    if debug:
+        click.echo("".join(traceback.format_exception(type(e), e, e.__traceback__)).rstrip("\n"), err=True)
+    detail = printable(str(e))
+    if len(detail) > _MAX_DETAIL:
+        detail = detail[: _MAX_DETAIL - 1] + "…"
+    hint = "" if debug else f" (run again with --debug or {DEBUG_ENV}=1 for the traceback)"
+    click.echo(
+        f"envcheck: internal error: {type(e).__name__}: {detail} — a bug in envcheck, please report it{hint}",
+        err=True,
+    )
+    sys.exit(EXIT_INTERNAL)
+
+
+class EnvcheckGroup(click.Group):
+    """The command group, and the one place where exceptions become exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors (exit 2) and explicit exits: click reports them
+        except EnvcheckError as e:
+            fail(str(e))
+        except KeyboardInterrupt:
+            click.echo("envcheck: interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            _quiet_stdout()  # the reader went away: the output was not all delivered
+            fail("standard output was closed before all of it was written (broken pipe)")
+        except Exception as e:
+            internal_error(e, bool(ctx.params.get("debug")) or _debug_from_env())
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so that flushing it at exit cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def target_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,6 +104,13 @@ def target_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--image", metavar="REF", help="A local Docker image (no hardware)."),
         click.option("--container", metavar="NAME", help="A running Docker container."),
         click.option("--image-archive", metavar="PATH", help="A `docker save` tarball or OCI layout (no engine)."),
+        click.option(
+            "--archive-limit",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="With --image-archive/--image: raise or lower an extraction limit (repeat): total=32G, "
+            "files=1000000, file-size=8G, ratio=100 are the defaults.",
+        ),
         click.option(
             "--blas-kernels",
             is_flag=True,
@@ -64,10 +127,19 @@ def _target(options: Dict[str, Any]) -> Target:
     return make_target(TargetSpec(**options))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=EnvcheckGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="envcheck")
-def cli() -> None:
-    """Fingerprint the environment a model was verified in, and catch the drift that breaks it."""
+@click.option(
+    "--debug",
+    is_flag=True,
+    help=f"On an internal error (exit 3), print the traceback (also: {DEBUG_ENV}=1).",
+)
+def cli(debug: bool) -> None:
+    """Fingerprint the environment a model was verified in, and catch the drift that breaks it.
+
+    Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it, 2 envcheck could not do its job
+    (one line on stderr says why), 3 an internal error (a bug in envcheck).
+    """
 
 
 @cli.command()
@@ -79,31 +151,25 @@ def cli() -> None:
 @target_options
 def snapshot(output: str, models: Sequence[str], env: Sequence[str], **target: Any) -> None:
     """Write a lockfile-style fingerprint of this environment (or of the target given)."""
-    try:
-        fp = capture.take(_target(target), models=models, extra_env=env)
-        if output == "-":
-            click.echo(lockfile.dumps(fp), nl=False)
-        else:
-            fp = lockfile.write(fp, output)
-    except TOOL_ERRORS as e:
-        fail(str(e))
+    fp = capture.take(_target(target), models=models, extra_env=env)
+    if output == "-":
+        click.echo(lockfile.dumps(fp), nl=False)
+    else:
+        fp = lockfile.write(fp, output)
     to_stderr = output == "-"  # stdout holds the lockfile
     if not to_stderr:
-        click.echo(f"wrote {output} ({fp.meta.digest[:19]})")
+        click.echo(f"wrote {printable(output)} ({fp.meta.digest[:19]})")
     for line in summary(fp):
         click.echo(f"  {line}", err=to_stderr)
 
 
 @cli.command()
-@click.argument("lock", type=click.Path(dir_okay=True))
+@click.argument("lock", type=LOCK_PATH)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--ignore-digest", is_flag=True, help="Read a lockfile whose content no longer matches its digest.")
 def show(lock: str, fmt: str, ignore_digest: bool) -> None:
     """Print a lockfile for a person, or as JSON."""
-    try:
-        fp = lockfile.read(lock, verify=not ignore_digest)
-    except lockfile.LockfileError as e:
-        fail(str(e))
+    fp = lockfile.read(lock, verify=not ignore_digest)
     if fmt == "json":
         data: Any = to_data(fp)
         click.echo(json.dumps(data, indent=2, sort_keys=False))
@@ -132,7 +198,7 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Report format [default: text; github inside GitHub Actions].",
         ),
-        click.option("-o", "--output", metavar="PATH", help="Write the report here instead of stdout."),
+        click.option("-o", "--output", metavar="PATH", help="Write the report here (atomically); - for stdout."),
         click.option(
             "--fail-on",
             type=click.Choice(FAIL_ON),
@@ -155,13 +221,10 @@ def _load_policy(lock: str, policy_path: Optional[str], show_extra: bool) -> Pol
 
 def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
     fmt = fmt or _default_format()
-    color = fmt == "text" and output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    color = fmt == "text" and output in (None, "-") and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     text = reporter_for(fmt, color=color).render(report) + "\n"
-    if output:
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as e:
-            fail(f"{output}: cannot write the report ({e.strerror})")
+    if output and output != "-":
+        atomic.write_text(output, text)
     else:
         click.echo(text, nl=False)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -174,7 +237,7 @@ def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
 
 
 @cli.command()
-@click.argument("lock", type=click.Path(dir_okay=True))
+@click.argument("lock", type=LOCK_PATH)
 @target_options
 @click.option(
     "--model",
@@ -196,25 +259,22 @@ def check(
     **target: Any,
 ) -> None:
     """Compare LOCK with this environment (or the target given): exit 1 on drift at or above --fail-on."""
-    try:
-        report = api.check(
-            lock,
-            target=_target(target),
-            policy=_load_policy(lock, policy_path, show_extra),
-            fail_on=fail_on,
-            models=models or None,
-            ignore_digest=ignore_digest,
-            loaded=False,  # this process is envcheck, not the model server
-        )
-    except TOOL_ERRORS as e:
-        fail(str(e))
+    report = api.check(
+        lock,
+        target=_target(target),
+        policy=_load_policy(lock, policy_path, show_extra),
+        fail_on=fail_on,
+        models=models or None,
+        ignore_digest=ignore_digest,
+        loaded=False,  # this process is envcheck, not the model server
+    )
     _emit(report, fmt, output)
     sys.exit(report.return_code)
 
 
 @cli.command()
-@click.argument("old", type=click.Path(dir_okay=True))
-@click.argument("new", type=click.Path(dir_okay=True))
+@click.argument("old", type=LOCK_PATH)
+@click.argument("new", type=LOCK_PATH)
 @report_options
 def diff(
     old: str,
@@ -227,30 +287,24 @@ def diff(
     ignore_digest: bool,
 ) -> None:
     """Compare two lockfiles: what changed from OLD (verified) to NEW."""
-    try:
-        report = api.diff(
-            old,
-            new,
-            policy=_load_policy(old, policy_path, show_extra),
-            fail_on=fail_on,
-            ignore_digest=ignore_digest,
-        )
-    except TOOL_ERRORS as e:
-        fail(str(e))
+    report = api.diff(
+        old,
+        new,
+        policy=_load_policy(old, policy_path, show_extra),
+        fail_on=fail_on,
+        ignore_digest=ignore_digest,
+    )
     _emit(report, fmt, output)
     sys.exit(report.return_code)
 
 
 @cli.command()
-@click.argument("locks", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.argument("locks", nargs=-1, required=True, type=LOCK_PATH)
 def verify(locks: Sequence[str]) -> None:
     """Check that lockfiles are well-formed and unedited (their digest matches); for pre-commit and CI."""
     for lock in locks:
-        try:
-            fp = lockfile.read(lock)
-        except lockfile.LockfileError as e:
-            fail(str(e))
-        click.echo(f"ok: {lock} ({len(fp.packages)} packages, {fp.meta.digest[:19]})")
+        fp = lockfile.read(lock)
+        click.echo(f"ok: {printable(lock)} ({len(fp.packages)} packages, {fp.meta.digest[:19]})")
 
 
 @cli.command()
@@ -261,7 +315,7 @@ def rules(fmt: str) -> None:
 
 
 @cli.command()
-@click.argument("lock", type=click.Path(dir_okay=True))
+@click.argument("lock", type=LOCK_PATH)
 @target_options
 @click.option(
     "--listen",
@@ -317,17 +371,18 @@ def sidecar(
             re.compile(spec.process_match)
     except re.error as e:
         fail(f"--process-match {spec.process_match!r}: not a valid regular expression ({e})")
-    except (*TOOL_ERRORS, ValueError) as e:
+    except ValueError as e:  # --listen, --fail-on: the group maps EnvcheckError itself
         fail(str(e))
     given = spec.given()
-    label = f"{given[0]}:{getattr(spec, given[0])}" if given else "local"
+    # The option's name as typed (process_match -> process-match), its value exactly as given.
+    label = f"{given[0].replace('_', '-')}:{getattr(spec, given[0])}" if given else "local"
     checker = Checker(
         expected,
         lambda: make_target(spec),
         policy=policy,
         fail_on=threshold,
         lock_name=lock,
-        target_label=label.replace("_", "-"),
+        target_label=label,
     )
     state = State(lock, expected.meta.digest, stall_after=3 * interval + 120)
 

@@ -6,7 +6,7 @@ applies the policy (ignored rules and packages, tolerances, overrides) and rende
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from envcheck.findings import Finding, Report, Severity
 from envcheck.model import NONE_FOUND, OK, Fingerprint
@@ -130,10 +130,3 @@ def resolve_fail_on(cli: Optional[str], policy: Policy, default: str = "high") -
     """The threshold: the command line's, else the policy's, else ``high``; ``never`` is None."""
     text = cli or policy.fail_on or default
     return None if text == "never" else Severity.parse(text)
-
-
-def counts_by_component(report: Report) -> Mapping[str, int]:
-    out: Dict[str, int] = {}
-    for f in report.findings:
-        out[f.component] = out.get(f.component, 0) + 1
-    return out

@@ -1,17 +1,19 @@
 """Reading and writing ``envcheck.lock``: TOML, fixed key order, verified against its digest.
 
 Errors are ``LockfileError`` with a one-line message that names the file and what is wrong with it; the CLI
-prints it and exits 2.
+prints it and exits 2. Reading is bounded (``envcheck.tomlfile``: a regular file of at most ``MAX_BYTES``, nesting
+and integers within TOML's bounds); writing is atomic (``envcheck.atomic``).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
 
 import tomli_w
 
+from envcheck import atomic, tomlfile
+from envcheck.errors import EnvcheckError, WriteError
 from envcheck.model import (
     SCHEMA_VERSION,
     Fingerprint,
@@ -22,17 +24,15 @@ from envcheck.model import (
     with_digest,
 )
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9 and 3.10
-    import tomli as tomllib
-
 HEADER = "# envcheck lockfile: the environment a model was verified in. Generated; do not edit by hand.\n"
 #: Top-level order in the file: what a reader wants first, packages (the long part) last.
 ORDER = ("meta", "sources", "os", "python", "cpu", "memory", "gpu", "native", "env", "models", "packages")
+#: The largest lockfile read: about fifty times a 200-package environment's (170 KB), and a bound on the time
+#: (seconds) and memory a hostile one can cost to parse.
+MAX_BYTES = 8 << 20
 
 
-class LockfileError(Exception):
+class LockfileError(EnvcheckError):
     """A lockfile that cannot be read: missing, malformed, of an unknown schema, or altered since written."""
 
 
@@ -51,9 +51,9 @@ def _render(fp: Fingerprint) -> Tuple[Fingerprint, str]:
 def loads(text: str, *, name: str = "lockfile", verify: bool = True) -> Fingerprint:
     """Parse lockfile text; refuse an unknown schema and, unless ``verify`` is false, a wrong digest."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise LockfileError(f"{name}: not valid TOML ({e})") from e
+        data = tomlfile.parse(text, name=name, limit=MAX_BYTES)
+    except tomlfile.TomlFileError as e:
+        raise LockfileError(str(e)) from e
     meta = data.get("meta")
     if not isinstance(meta, dict) or "schema" not in meta:
         raise LockfileError(f"{name}: not an envcheck lockfile (no [meta] schema)")
@@ -78,16 +78,11 @@ def loads(text: str, *, name: str = "lockfile", verify: bool = True) -> Fingerpr
 
 
 def read(path: Union[str, Path], *, verify: bool = True) -> Fingerprint:
-    """Read a lockfile from disk."""
-    path = Path(path)
+    """Read a lockfile from disk: a regular file (never a FIFO or device) of at most ``MAX_BYTES``."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError as e:
-        raise LockfileError(f"{path}: no such lockfile") from e
-    except IsADirectoryError as e:
-        raise LockfileError(f"{path}: is a directory, not a lockfile") from e
-    except OSError as e:
-        raise LockfileError(f"{path}: cannot read ({e.strerror})") from e
+        raw = tomlfile.read_regular(path, what="lockfile", limit=MAX_BYTES)
+    except tomlfile.TomlFileError as e:
+        raise LockfileError(str(e)) from e
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -96,13 +91,10 @@ def read(path: Union[str, Path], *, verify: bool = True) -> Fingerprint:
 
 
 def write(fp: Fingerprint, path: Union[str, Path]) -> Fingerprint:
-    """Write ``fp`` atomically; returns it with its digest set."""
-    path = Path(path)
+    """Write ``fp`` atomically (``envcheck.atomic``); returns it with its digest set."""
     fp, text = _render(fp)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as e:
-        raise LockfileError(f"{path}: cannot write ({e.strerror})") from e
+        atomic.write_text(path, text)
+    except WriteError as e:
+        raise LockfileError(str(e)) from e
     return fp

@@ -14,6 +14,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple, TypeVar
 
+from envcheck.errors import EnvcheckError
+
 SCHEMA_VERSION = 1
 
 #: Section statuses recorded in ``sources``.
@@ -26,7 +28,7 @@ STATUSES = (OK, UNAVAILABLE, NOT_INSPECTED, NONE_FOUND)
 SECTIONS = ("os", "python", "packages", "native", "cpu", "memory", "gpu", "env", "models")
 
 
-class FingerprintDataError(ValueError):
+class FingerprintDataError(EnvcheckError, ValueError):
     """Plain data does not describe a fingerprint (wrong type, unknown or missing key)."""
 
 

@@ -1,7 +1,10 @@
 """User tolerances and overrides: ``envcheck.toml`` or ``[tool.envcheck]`` in pyproject.toml.
 
 Parsing is pure (``parse_policy``); ``load_policy`` and ``find_policy`` are the thin readers. An unknown key or a
-bad value is a ``PolicyError`` naming the key, never silently ignored.
+bad value (a wrong type anywhere, ``[tool.envcheck]`` itself included) is a ``PolicyError`` naming the key, never
+silently ignored; so is a ``pyproject.toml`` beside the lockfile that cannot be parsed. Files are read within
+bounds (``envcheck.tomlfile``: a regular file of at most ``MAX_BYTES``), lists and tables hold at most
+``MAX_ENTRIES`` entries.
 
     fail_on = "high"                      # low | medium | high | critical | never
     model_critical = ["torch", "numpy"]   # a missing one is critical
@@ -18,24 +21,27 @@ bad value is a ``PolicyError`` naming the key, never silently ignored.
 from __future__ import annotations
 
 import fnmatch
-import sys
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 
 from packaging.utils import canonicalize_name
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from envcheck import tomlfile
+from envcheck.errors import EnvcheckError
 
 TOLERANCES = ("exact", "patch", "minor", "major")
 FAIL_ON = ("low", "medium", "high", "critical", "never")
 POLICY_FILE = "envcheck.toml"
+#: The largest policy file (or pyproject.toml) read: policies are a few hundred bytes, pyproject.toml files
+#: rarely reach 100 KB.
+MAX_BYTES = 1 << 20
+#: The most entries in one list or table of a policy (there are about a hundred rules).
+MAX_ENTRIES = 1000
 
 
-class PolicyError(Exception):
+class PolicyError(EnvcheckError):
     """A policy file that cannot be used; the message names the file and the key."""
 
 
@@ -81,11 +87,19 @@ _KEYS = {
 def _strings(value: Any, key: str, where: str) -> Tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise PolicyError(f"{where}: {key} must be a list of strings")
+    _bounded(value, key, where)
     return tuple(value)
+
+
+def _bounded(value: Any, key: str, where: str) -> None:
+    if len(value) > MAX_ENTRIES:
+        raise PolicyError(f"{where}: {key} has {len(value)} entries (at most {MAX_ENTRIES})")
 
 
 def parse_policy(data: Mapping[str, Any], where: str, known_rules: Iterable[str] = ()) -> Policy:
     """Validate plain data (a TOML table) into a ``Policy``."""
+    if not isinstance(data, Mapping):
+        raise PolicyError(f"{where}: must be a table of settings, not {_kind(data)}")
     known = set(known_rules)
     unknown = sorted(set(data) - _KEYS)
     if unknown:
@@ -97,6 +111,7 @@ def parse_policy(data: Mapping[str, Any], where: str, known_rules: Iterable[str]
     raw_tol = data.get("tolerance", {})
     if not isinstance(raw_tol, Mapping):
         raise PolicyError(f"{where}: tolerance must be a table of package = level")
+    _bounded(raw_tol, "tolerance", where)
     for name, level in raw_tol.items():
         if level not in TOLERANCES:
             raise PolicyError(f"{where}: tolerance.{name} must be one of {', '.join(TOLERANCES)}, not {level!r}")
@@ -109,6 +124,7 @@ def parse_policy(data: Mapping[str, Any], where: str, known_rules: Iterable[str]
     raw_rules = data.get("rules", {})
     if not isinstance(raw_rules, Mapping):
         raise PolicyError(f"{where}: rules must be a table of rule id = {{probability, impact}}")
+    _bounded(raw_rules, "rules", where)
     for rule_id, values in raw_rules.items():
         if known and rule_id not in known:
             raise PolicyError(f"{where}: rules.{rule_id}: no such rule (see `envcheck rules`)")
@@ -141,35 +157,59 @@ def parse_policy(data: Mapping[str, Any], where: str, known_rules: Iterable[str]
     )
 
 
+def _kind(value: Any) -> str:
+    """A TOML value's kind, for messages."""
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return "a boolean" if isinstance(value, bool) else f"a {type(value).__name__}"
+
+
+def _read(path: Path) -> Dict[str, Any]:
+    try:
+        return tomlfile.load(path, what="policy file", limit=MAX_BYTES)
+    except tomlfile.TomlFileError as e:
+        raise PolicyError(str(e)) from e
+
+
+def _tool_table(data: Mapping[str, Any], path: Path) -> Optional[Mapping[str, Any]]:
+    """``[tool.envcheck]`` of a parsed pyproject.toml, None when absent; a wrong type is an error."""
+    tool = data.get("tool")
+    if tool is None:
+        return None
+    if not isinstance(tool, Mapping):
+        raise PolicyError(f"{path}: tool must be a table, not {_kind(tool)}")
+    table = tool.get("envcheck")
+    if table is None:
+        return None
+    if not isinstance(table, Mapping):
+        raise PolicyError(f"{path}: tool.envcheck must be a table, not {_kind(table)}")
+    return table
+
+
 def load_policy(path: Union[str, Path], known_rules: Iterable[str] = ()) -> Policy:
     """Read ``envcheck.toml`` (top-level keys) or a pyproject.toml (``[tool.envcheck]``)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise PolicyError(f"{path}: no such policy file") from e
-    except OSError as e:
-        raise PolicyError(f"{path}: cannot read ({e.strerror})") from e
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise PolicyError(f"{path}: not valid TOML ({e})") from e
+    data = _read(path)
     if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("envcheck", {})
-        return parse_policy(table, f"{path} [tool.envcheck]", known_rules)
+        return parse_policy(_tool_table(data, path) or {}, f"{path} [tool.envcheck]", known_rules)
     return parse_policy(data, str(path), known_rules)
 
 
 def find_policy(lock_path: Union[str, Path], known_rules: Iterable[str] = ()) -> Policy:
-    """The policy beside a lockfile: ``envcheck.toml``, else a pyproject.toml with ``[tool.envcheck]``."""
+    """The policy beside a lockfile: ``envcheck.toml``, else a pyproject.toml with ``[tool.envcheck]``.
+
+    Anything at either name is read (a FIFO or a folder there is an error, not skipped), and a pyproject.toml
+    that cannot be read or parsed is an error: it may hold the policy.
+    """
     folder = Path(lock_path).resolve().parent
     candidate = folder / POLICY_FILE
-    if candidate.is_file():
+    if os.path.lexists(candidate):
         return load_policy(candidate, known_rules)
     pyproject = folder / "pyproject.toml"
-    if pyproject.is_file():
-        try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-            return Policy()
-        if "envcheck" in data.get("tool", {}):
-            return load_policy(pyproject, known_rules)
+    if os.path.lexists(pyproject):
+        table = _tool_table(_read(pyproject), pyproject)
+        if table is not None:
+            return parse_policy(table, f"{pyproject} [tool.envcheck]", known_rules)
     return Policy()

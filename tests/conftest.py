@@ -1,4 +1,5 @@
-"""Shared fixtures: the real H200 dist-info tree, a tiny wheel builder, and the CLI runner."""
+"""Shared fixtures: the real H200 dist-info tree, a tiny wheel builder, the CLI runner, and the checks for what
+``scripts/test`` provisions before pytest starts (a Docker engine with the base image, promtool)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,37 @@ import pytest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 H200 = FIXTURES / "h200-serving"
+#: The local base image every Docker test builds FROM (scripts/ensure-docker builds it; no registry is used).
+BASE_IMAGE = "envcheck-test-base:bookworm"
+_PROVISION = "run scripts/test, which provisions it before pytest starts (or {script} alone)"
+
+
+def require_docker(image: str = BASE_IMAGE) -> None:
+    """Fail, saying what to run, unless a Docker engine answers and has ``image``. Installs nothing: provisioning
+    is ``scripts/test``'s job, done once before pytest starts."""
+    import shutil
+    import subprocess
+
+    hint = _PROVISION.format(script="scripts/ensure-docker")
+    if shutil.which("docker") is None:
+        pytest.fail(f"no docker command on PATH: {hint}", pytrace=False)
+    try:
+        done = subprocess.run(["docker", "image", "inspect", image], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the Docker engine did not answer within 120 s: {hint}", pytrace=False)
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or ["no answer"])[-1][:200]
+        pytest.fail(f"no Docker engine with the image {image} ({why}): {hint}", pytrace=False)
+
+
+def require_promtool() -> str:
+    """promtool's path; fails, saying what to run, when it is not on PATH. Installs nothing."""
+    import shutil
+
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.fail(f"no promtool on PATH: {_PROVISION.format(script='scripts/ensure-promtool')}", pytrace=False)
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -210,3 +210,45 @@ def test_verify_accepts_good_and_refuses_edited_lockfiles(
     edited.write_text((work / "envcheck.lock").read_text().replace('system = "Linux"', 'system = "Linux2"'))
     bad = envcheck("verify", str(work / "envcheck.lock"), str(edited), cwd=tmp_path)
     assert bad.returncode == 2 and "does not match its digest" in bad.stderr
+
+
+def test_provisioning_happens_once_before_pytest_never_in_fixtures() -> None:
+    """The README's test command and .ci/run call scripts/test, which provisions and then runs pytest; no test
+    installs anything (a fixture only checks, and fails naming scripts/test)."""
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    command = "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test]' && scripts/test"
+    assert f"```sh\n{command}\n```" in readme
+    assert command in (root / ".ci" / "run").read_text()
+    assert '```sh\n. .venv/bin/activate && pytest -m "not docker and not slow and not promtool"\n```' in readme
+    script = (root / "scripts" / "test").read_text().splitlines()
+    steps = [line for line in script if line and not line.startswith("#")]
+    assert steps[-3:] == [
+        'bash "$here/ensure-docker"',
+        'bash "$here/ensure-promtool" >/dev/null',
+        'exec python -m pytest "$@"',
+    ]
+    assert os.access(root / "scripts" / "test", os.X_OK)
+    for test_file in sorted((root / "tests").rglob("*.py")):
+        if test_file.name == "test_cli.py":
+            continue
+        text = test_file.read_text()
+        for installer in ('"ensure-docker"', '"ensure-promtool"', '/ "ensure-', "apt-get"):
+            assert installer not in text, f"{test_file.relative_to(root)} provisions ({installer})"
+
+
+def test_a_missing_service_fails_the_fixture_naming_scripts_test(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import require_docker, require_promtool
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither docker nor promtool
+    with pytest.raises(pytest.fail.Exception, match="no docker command on PATH: run scripts/test"):
+        require_docker()
+    with pytest.raises(pytest.fail.Exception, match="no promtool on PATH: run scripts/test"):
+        require_promtool()
+    docker = tmp_path / "docker"  # an engine without the base image
+    docker.write_text("#!/bin/sh\necho 'Error: No such image: envcheck-test-base:bookworm' >&2\nexit 1\n")
+    docker.chmod(0o755)
+    with pytest.raises(pytest.fail.Exception, match=r"\(Error: No such image: .*\): run scripts/test"):
+        require_docker()

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -25,6 +31,9 @@ from envcheck.model import (
     Source,
     compute_digest,
 )
+from tests.conftest import H200
+
+H200_LOCK = H200 / "envcheck.lock"
 
 
 def sample() -> Fingerprint:
@@ -154,3 +163,148 @@ def test_real_h200_lockfile_reads_verifies_and_round_trips(tmp_path: Path) -> No
     added = real.read_bytes().replace(b"[native]\nloaded = []\n", b"[native]\nloaded = []\nbuilds = []\n", 1)
     assert out.read_bytes() == added != real.read_bytes()
     assert lockfile.read(out) == fp
+
+
+# --- hostile lockfiles: bounded, non-blocking, one line -------------------------------------------------------
+
+
+def _one_line_error(call: Callable[[], object], match: str) -> str:
+    with pytest.raises(lockfile.LockfileError, match=match) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[meta]\nschema = 1\nx = " + "[" * 5000 + "]" * 5000, "nested too deeply"),
+        ("[meta]\nschema = 1\nx = " + "{a=" * 2000 + "1" + "}" * 2000, "nested too deeply"),
+        ("[meta]\nschema = 1\nx = " + "[" * 40 + "]" * 40, "nested deeper than 32 levels"),
+        ("[meta]\nschema = 1\n[" + ".".join(["t"] * 200) + "]\n", "nested deeper than 32 levels"),
+        ("[meta]\nschema = 1\n[cpu]\nlogical_cpus = " + "9" * 5000, "an integer too long"),
+        (
+            "[meta]\nschema = 1\n[cpu]\nlogical_cpus = 18446744073709551616",
+            "cpu.logical_cpus: integer out of range",
+        ),
+        ("[meta]\nschema = 1\nx = [[-9223372036854775809]]", r"x\[0\]\[0\]: integer out of range"),
+    ],
+    ids=[
+        "deep-arrays",
+        "deep-inline-tables",
+        "arrays-past-the-limit",
+        "dotted-tables",
+        "long-int",
+        "int-65-bits",
+        "negative-int-65-bits",
+    ],
+)
+def test_nesting_and_integers_are_bounded(text: str, message: str) -> None:
+    _one_line_error(lambda: lockfile.loads(text, name="x.lock", verify=False), message)
+
+
+def test_64_bit_integers_are_fine() -> None:
+    text = "[meta]\nschema = 1\n[cpu]\nlogical_cpus = 9223372036854775807\n"
+    assert lockfile.loads(text, verify=False).cpu.logical_cpus == 2**63 - 1
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Opened with O_NONBLOCK and checked with fstat before any read: no writer is ever needed."""
+    fifo = tmp_path / "envcheck.lock"
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [sys.executable, "-m", "envcheck", "show", str(fifo)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"envcheck: error: {fifo}: is a FIFO, not a lockfile"
+
+
+def test_devices_are_refused(tmp_path: Path) -> None:
+    _one_line_error(lambda: lockfile.read("/dev/zero"), "/dev/zero: is a character device, not a lockfile")
+    _one_line_error(lambda: lockfile.read("/dev/null"), "/dev/null: is a character device, not a lockfile")
+
+
+def test_size_is_capped_before_reading(tmp_path: Path) -> None:
+    big = tmp_path / "big.lock"
+    with open(big, "wb") as f:
+        f.truncate(1 << 30)  # 1 GiB, sparse: reading it would take seconds and a gigabyte of memory
+    message = _one_line_error(lambda: lockfile.read(big), "too large for a lockfile")
+    assert "1024.0 MiB" in message and "at most 8.0 MiB" in message
+    _one_line_error(lambda: lockfile.loads("#" * (lockfile.MAX_BYTES + 1)), "too large")
+
+
+def test_a_folder_and_an_unreadable_file(tmp_path: Path) -> None:
+    _one_line_error(lambda: lockfile.read(tmp_path), "is a directory, not a lockfile")
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked.lock"
+        locked.write_text("[meta]\nschema = 1\n")
+        locked.chmod(0)
+        _one_line_error(lambda: lockfile.read(locked), r"cannot read \(Permission denied\)")
+        return
+    # Root reads any file: the CLI drops to nobody in a child (after its imports), in a folder nobody may enter.
+    folder = Path(tempfile.mkdtemp(prefix="envcheck-eacces-"))
+    try:
+        folder.chmod(0o711)
+        locked = folder / "locked.lock"
+        locked.write_text("[meta]\nschema = 1\n")
+        locked.chmod(0)
+        code = (
+            "import os, sys\n"
+            "from envcheck.cli import main\n"
+            "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+            "main(['show', sys.argv[1]])\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(locked)], capture_output=True, text=True, timeout=60, cwd="/"
+        )
+    finally:
+        shutil.rmtree(folder)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"envcheck: error: {locked}: cannot read (Permission denied)"
+
+
+def test_non_utf8_file_names(tmp_path: Path) -> None:
+    """A lockfile path that is not UTF-8: read, and named on one line with the bytes escaped."""
+    folder = os.fsencode(tmp_path)
+    good = folder + b"/\xff-env.lock"
+    with open(good, "wb") as f:
+        f.write((H200_LOCK).read_bytes())
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}  # a terminal that refuses undecodable bytes
+    ok = subprocess.run(
+        [sys.executable, "-m", "envcheck", "verify", good], capture_output=True, env=env, timeout=60
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith(b"ok: " + os.fsencode(tmp_path) + b"/\\udcff-env.lock (198 packages")
+    missing = folder + b"/\xfe\nx.lock"
+    bad = subprocess.run(
+        [sys.executable, "-m", "envcheck", "show", missing], capture_output=True, env=env, timeout=60
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        b"envcheck: error: " + os.fsencode(tmp_path) + b"/\\udcfe\\nx.lock: no such lockfile"
+    ]
+
+
+@pytest.mark.slow
+def test_a_lockfile_at_the_size_cap_costs_bounded_time_and_memory(tmp_path: Path) -> None:
+    """The worst a hostile lockfile under the cap can do: millions of tiny values. Measured: about 8 s and
+    100 MiB here; the bounds leave headroom for a loaded 2-CPU machine."""
+    hostile = tmp_path / "hostile.lock"
+    hostile.write_text("[meta]\nschema = 1\nx = [" + "0," * ((lockfile.MAX_BYTES - 100) // 2) + "]\n")
+    code = (
+        "import resource, sys, time\n"
+        "from envcheck import lockfile\n"
+        "start = time.monotonic()\n"
+        "try:\n"
+        "    lockfile.read(sys.argv[1])\n"
+        "except lockfile.LockfileError as e:\n"
+        "    print(e)\n"
+        "print(time.monotonic() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(hostile)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    message, measured = done.stdout.strip().splitlines()
+    assert message.endswith("lockfile.meta: unknown key 'x'")
+    seconds, rss_mib = float(measured.split()[0]), int(measured.split()[1])
+    assert seconds < 120 and rss_mib < 600, measured

@@ -3,12 +3,11 @@
 from envcheck.collect.cpu import CpuCollector
 from envcheck.collect.cuda import cuda_shipped
 from envcheck.collect.gpu import GpuCollector
-from envcheck.collect.interface import Collected, CollectError, Collector
+from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.memory import MemoryCollector
 from envcheck.collect.native import LoadedLibrariesCollector
 
 __all__ = [
-    "CollectError",
     "Collected",
     "Collector",
     "CpuCollector",

@@ -17,10 +17,6 @@ from envcheck.model import Source
 T = TypeVar("T")
 
 
-class CollectError(Exception):
-    """Base error of collectors; raised only for misuse, never for an unreadable system."""
-
-
 @dataclass(frozen=True)
 class Collected(Generic[T]):
     """A section's value and where it came from."""

@@ -1,25 +1,35 @@
-"""Model files: size and SHA-256 of each file given, or of every file under a folder given."""
+"""Model files: size and SHA-256 of each file given, or of every file under a folder given.
+
+Only regular files are read (a FIFO or device is never opened for reading, so it cannot block), and a file
+whose name is not valid UTF-8 is an error naming it: a lockfile records names as UTF-8 text, and a name it could
+not record is a model file it could not check again.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 from typing import Iterable, List, Tuple, Union
 
+from envcheck.errors import EnvcheckError
 from envcheck.model import ModelFile
 
 CHUNK = 1 << 20
 
 
-class ModelPathError(Exception):
+class ModelPathError(EnvcheckError):
     """A model path that does not exist or cannot be read."""
 
 
 def sha256_file(path: Union[str, Path]) -> str:
     """Hex SHA-256 of a file, read in chunks."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ModelPathError(f"{path}: not a regular file")
         while True:
             chunk = f.read(CHUNK)
             if not chunk:
@@ -28,10 +38,21 @@ def sha256_file(path: Union[str, Path]) -> str:
     return h.hexdigest()
 
 
+def _recordable(shown: str) -> str:
+    """``shown`` when a lockfile can record it (UTF-8 text); else a ``ModelPathError`` naming it."""
+    try:
+        shown.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ModelPathError(
+            f"{shown}: file name is not valid UTF-8 (a lockfile cannot record it); rename it"
+        ) from e
+    return shown
+
+
 def _files(given: str) -> List[Tuple[str, Path]]:
     path = Path(given)
     if path.is_file():
-        return [(given, path)]
+        return [(_recordable(given), path)]
     if path.is_dir():
         out = []
         for dirpath, dirnames, filenames in os.walk(path):
@@ -39,7 +60,7 @@ def _files(given: str) -> List[Tuple[str, Path]]:
             for name in sorted(filenames):
                 full = Path(dirpath, name)
                 if full.is_file():
-                    out.append(((path / full.relative_to(path)).as_posix(), full))
+                    out.append((_recordable((path / full.relative_to(path)).as_posix()), full))
         return out
     if not path.exists():
         raise ModelPathError(f"{given}: no such model file or folder")

@@ -38,13 +38,12 @@ toolkit therefore accepts the CUDA 13.0 H200 image on driver 570.86.15: that nod
 the program then runs there is a different question (``gpu.driver.too_old`` answers it from the CUDA runtime the
 packages ship).
 
-Brand: NVML's brand code (``nvmlDeviceGetBrand``; 14 is ``NVML_BRAND_NVIDIA``, the H200's) becomes the token the
-images use, lower-cased, as libnvidia-container names it (``driver.c``; releases before 1.9 knew only Quadro,
-Tesla, NVS, GRID, GeForce and TITAN and called every other brand "Unknown" — which is why the images list
-``brand=unknown`` too, see NVIDIA/nvidia-container-toolkit#24). The toolkit never derives a brand from the GPU's
-name, and the fingerprint does not record the NVML brand, so the comparison evaluates with the brand unknown:
-every ``brand=`` factor is met, as the toolkit does when it has no brand. ``brand_for_nvml`` is here for a caller
-that has the code.
+Brand: libnvidia-container reads a device's NVML brand (``nvmlDeviceGetBrand``) and names it as the images do,
+lower-cased (``driver.c``; releases before 1.9 knew only Quadro, Tesla, NVS, GRID, GeForce and TITAN and called
+every other brand "Unknown" — which is why the images list ``brand=unknown`` too, see
+NVIDIA/nvidia-container-toolkit#24). The toolkit never derives a brand from the GPU's name, and the fingerprint
+does not record the NVML brand, so the comparison evaluates with the brand unknown: every ``brand=`` factor is
+met, as the toolkit does when it has no brand.
 
 Malformed input: ``parse_requirements`` raises ``RequirementError``. The comparators never raise: a value that
 does not parse is reported unmet, with "invalid expression …" as the failing constraint, because the toolkit
@@ -72,27 +71,6 @@ _OPERATOR_CHARS = "<>=!"
 _TRUE = frozenset(["1", "t", "T", "true", "TRUE", "True"])
 _MAX_TEXT = 80
 
-#: NVML brand code -> the token CUDA images write after ``brand=`` (libnvidia-container's names, lower-cased).
-NVML_BRANDS: Mapping[int, str] = {
-    0: "unknown",
-    1: "quadro",
-    2: "tesla",
-    3: "nvs",
-    4: "grid",
-    5: "geforce",
-    6: "titan",
-    7: "vapps",
-    8: "vpc",
-    9: "vcs",
-    10: "vws",
-    11: "cloudgaming",
-    12: "quadrortx",
-    13: "nvidiartx",
-    14: "nvidia",
-    15: "geforcertx",
-    16: "titanrtx",
-}
-
 
 class RequirementError(ValueError):
     """A ``NVIDIA_REQUIRE_*`` value the container toolkit rejects as an invalid expression."""
@@ -113,11 +91,6 @@ class Factor:
 
 #: Alternatives (OR) of factors (AND).
 Requirement = Tuple[Tuple[Factor, ...], ...]
-
-
-def brand_for_nvml(code: Optional[int]) -> str:
-    """The ``brand=`` token for an NVML brand code; ``""`` (unknown to us, so met) for none or a new code."""
-    return NVML_BRANDS.get(code, "") if code is not None else ""
 
 
 def _version(text: str) -> Optional[Tuple[int, ...]]:
@@ -260,7 +233,7 @@ def requirements(variables: Mapping[str, str]) -> Dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def unmet(fp: Fingerprint, brand: str = "") -> Dict[str, str]:
+def unmet(fp: Fingerprint) -> Dict[str, str]:
     """Variable name -> failing constraint, for requirements ``fp``'s own driver does not meet.
 
     Empty when ``fp`` has no GPU or no known driver version: there is nothing the toolkit would check against.
@@ -277,7 +250,7 @@ def unmet(fp: Fingerprint, brand: str = "") -> Dict[str, str]:
             out[name] = _shorten(str(e))
             continue
         for arch in archs:  # checked once per visible device
-            ok, failing = evaluate(parsed, gpu.driver_version, gpu.cuda_driver_version, arch, brand)
+            ok, failing = evaluate(parsed, gpu.driver_version, gpu.cuda_driver_version, arch)
             if not ok:
                 out[name] = failing
                 break
@@ -286,12 +259,6 @@ def unmet(fp: Fingerprint, brand: str = "") -> Dict[str, str]:
 
 def _actual_text(fp: Fingerprint) -> str:
     return f"driver {fp.gpu.driver_version}, CUDA {fp.gpu.cuda_driver_version or 'unknown'}"
-
-
-def self_check_nvidia_require(fp: Fingerprint) -> Iterator[Change]:
-    """Requirements of ``fp``'s image that its own driver does not meet, whatever a lockfile said."""
-    for name, failing in unmet(fp).items():
-        yield Change("gpu.require.unmet", name, failing, _actual_text(fp))
 
 
 def compare_nvidia_require(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> Iterator[Change]:

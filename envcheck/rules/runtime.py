@@ -1,9 +1,12 @@
 """Rules across the GPU and the native runtime a process really uses: architectures a framework was built for,
 two BLAS builds loaded at once, a loaded library that is not the one the packages ship.
 
-Each check looks at one fingerprint. As self-checks (``envcheck check``) they report whatever they find; as
-drift (``compare``) only what the lockfile did not already have, so that a fingerprint compared with itself
-gives nothing.
+Each check looks at one fingerprint. As drift (``compare``) they report only what the lockfile did not already
+have, so that a fingerprint compared with itself gives nothing. ``arch_unsupported`` and ``loaded_mismatch`` are
+also self-checks (``envcheck.rules.selfcheck``): a GPU torch has no kernels for, or a CUDA library loaded from
+outside the package that ships it, is wrong in the candidate whatever the lockfile says. ``blas_duplicates`` is
+drift only: pip's numpy and scipy wheels each ship their own OpenBLAS, so any process that imports both loads
+two builds, and reporting that on every such environment would be noise the user cannot act on.
 """
 
 from __future__ import annotations
@@ -86,12 +89,6 @@ def loaded_mismatch(fp: Fingerprint) -> Iterator[Change]:
             f"{lib.path}{version}",
             package=wheel.package,
         )
-
-
-def runtime_self_check(fp: Fingerprint) -> Iterator[Change]:
-    yield from arch_unsupported(fp)
-    yield from blas_duplicates(fp)
-    yield from loaded_mismatch(fp)
 
 
 def _new(

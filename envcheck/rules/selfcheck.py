@@ -1,5 +1,7 @@
 """Environment self-checks: problems in the candidate itself, reported by ``check`` even with no difference
-to the lockfile: unmet requirements (as ``pip check``), shadowed duplicates, wheels the interpreter cannot load."""
+to the lockfile: unmet requirements (as ``pip check``), shadowed duplicates, wheels the interpreter cannot load,
+a driver too old for the CUDA runtime, a CPU below a package's ISA level, GPUs torch has no kernels for, CUDA
+libraries loaded from outside the package that ships them."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from envcheck.rules.hardware import driver_minor_compat, driver_too_old, isa_req
 from envcheck.rules.interface import Change
 from envcheck.rules.packages import parse_version
 from envcheck.rules.platform import glibc_needed
+from envcheck.rules.runtime import arch_unsupported, loaded_mismatch
 
 
 def self_check(fp: Fingerprint) -> Iterator[Change]:
@@ -30,6 +33,8 @@ def self_check(fp: Fingerprint) -> Iterator[Change]:
     yield from driver_minor_compat(fp)
     yield from isa_required(fp)
     yield from numpy_baseline_disabled(fp)
+    yield from arch_unsupported(fp)
+    yield from loaded_mismatch(fp)
 
 
 def _marker_ok(marker: Optional[Marker], env: Dict[str, str]) -> bool:

@@ -5,13 +5,14 @@ unit-tested by ``promtool`` (``@pytest.mark.promtool``, installed by ``scripts/e
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 import yaml
+
+from tests.conftest import require_promtool
 
 REPO = Path(__file__).resolve().parents[2]
 KUBE = REPO / "deploy" / "kubernetes"
@@ -247,16 +248,8 @@ def test_the_readme_explains_what_the_manifests_do() -> None:
 
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    """promtool, installed by scripts/ensure-promtool when missing."""
-    found = shutil.which("promtool")
-    if found is None:
-        done = subprocess.run(
-            ["bash", str(REPO / "scripts" / "ensure-promtool")], capture_output=True, text=True, timeout=600
-        )
-        if done.returncode != 0:
-            pytest.skip(f"no promtool: {done.stderr.strip()[-300:]}")
-        found = done.stdout.strip().splitlines()[-1]
-    return found
+    """promtool (provisioned by scripts/test)."""
+    return require_promtool()
 
 
 def _promtool(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -12,17 +12,15 @@ from envcheck.compare import render
 from envcheck.model import Fingerprint, GpuDevice
 from envcheck.policy import Policy
 from envcheck.rules.nvidia_require import (
-    NVML_BRANDS,
     Factor,
     RequirementError,
-    brand_for_nvml,
     compare_nvidia_require,
     describe,
     disabled,
     evaluate,
     parse_requirements,
     requirements,
-    self_check_nvidia_require,
+    unmet,
 )
 from tests.conftest import H200
 
@@ -236,19 +234,12 @@ def test_legacy_image_requires_its_cuda_version() -> None:
     assert requirements({"CUDA_VERSION": "garbage"}) == {}
 
 
-def test_brand_codes() -> None:
-    assert brand_for_nvml(14) == "nvidia"  # the H200 in fixtures/h200-serving/runtime.json
-    assert brand_for_nvml(None) == ""
-    assert brand_for_nvml(99) == ""
-    assert len(NVML_BRANDS) == 17
-
-
 # ---- the comparators, on the real lockfile
 
 
 def test_same_fingerprint_yields_nothing() -> None:
     assert list(compare_nvidia_require(BASE, BASE, Policy())) == []
-    assert list(self_check_nvidia_require(BASE)) == []
+    assert unmet(BASE) == {}
 
 
 def test_570_neighbour_is_accepted_through_forward_compatibility() -> None:
@@ -282,7 +273,7 @@ def test_unmet_on_both_sides_is_not_new() -> None:
     env = {"NVIDIA_REQUIRE_CUDA": "cuda>=99.0"}
     old, new = _with(BASE, env=env), _with(BASE, driver="570.86.15", cuda="12.8", env=env)
     assert list(compare_nvidia_require(old, new, Policy())) == []
-    assert [c.subject for c in self_check_nvidia_require(new)] == ["NVIDIA_REQUIRE_CUDA"]
+    assert list(unmet(new)) == ["NVIDIA_REQUIRE_CUDA"]  # unmet there, but not newly: not reported
 
 
 def test_multiple_variables_each_reported() -> None:
@@ -294,14 +285,13 @@ def test_multiple_variables_each_reported() -> None:
 def test_arch_checked_per_device() -> None:
     devices = (*BASE.gpu.devices, dataclasses.replace(BASE.gpu.devices[0], index=1, compute_capability="8.0"))
     env = {"NVIDIA_REQUIRE_ARCH": "arch>=9.0"}
-    changes = list(self_check_nvidia_require(_with(BASE, env=env, devices=devices)))
-    assert [c.expected for c in changes] == ["arch>=9.0"]
+    assert unmet(_with(BASE, env=env, devices=devices)) == {"NVIDIA_REQUIRE_ARCH": "arch>=9.0"}
 
 
 def test_no_gpu_or_no_driver_checks_nothing() -> None:
     env = {"NVIDIA_REQUIRE_CUDA": "cuda>=99.0"}
-    assert list(self_check_nvidia_require(_with(BASE, env=env, devices=()))) == []
-    assert list(self_check_nvidia_require(_with(BASE, env=env, driver=""))) == []
+    assert unmet(_with(BASE, env=env, devices=())) == {}
+    assert unmet(_with(BASE, env=env, driver="")) == {}
 
 
 def test_malformed_value_reported_unmet_not_raised() -> None:

@@ -101,3 +101,44 @@ def test_the_real_process_loaded_two_openblas_builds() -> None:
 def test_wheel_cudnn_loaded_is_fine_system_cudnn_is_not() -> None:
     assert list(loaded_mismatch(BASE)) == []  # the real process loaded the wheel's cuDNN
     assert compare(BASE, BASE, self_checks=True).findings == ()
+
+
+def _two_openblas() -> Any:
+    shipped = {
+        path: NativeLib("blas", "openblas", path, package)
+        for path, package in (
+            ("numpy.libs/libscipy_openblas64_-61654e39.so", "numpy"),
+            ("scipy.libs/libscipy_openblas-5f890258.so", "scipy"),
+        )
+    }
+    libs = loaded_libraries(PROCESS["mapped_libraries"], [SITE], shipped)
+    return dataclasses.replace(BASE, native=dataclasses.replace(BASE.native, loaded=libs))
+
+
+def _system_cudnn() -> Any:
+    system = NativeLib("cudnn", "nvidia", "/usr/lib/x86_64-linux-gnu/libcudnn.so.9", "", "9.1.0")
+    loaded = (*BASE.native.loaded, system)
+    return dataclasses.replace(BASE, native=dataclasses.replace(BASE.native, loaded=loaded))
+
+
+def test_a_gpu_torch_cannot_run_on_is_a_self_check() -> None:
+    """Even where the lockfile had the same GPU, `check` says that torch has no kernels for it."""
+    pascal = _with_gpu("6.1")
+    assert "gpu.arch.unsupported" not in {f.id for f in compare(pascal, pascal).findings}  # no drift
+    assert "gpu.arch.unsupported" in {f.id for f in compare(pascal, pascal, self_checks=True).findings}
+
+
+def test_a_system_cudnn_loaded_over_the_wheels_is_a_self_check() -> None:
+    fp = _system_cudnn()
+    (change,) = loaded_mismatch(fp)
+    assert change.subject == "cudnn" and change.actual.startswith("/usr/lib/")
+    assert "native.loaded.mismatch" not in {f.id for f in compare(fp, fp).findings}
+    assert "native.loaded.mismatch" in {f.id for f in compare(fp, fp, self_checks=True).findings}
+
+
+def test_two_openblas_builds_are_drift_only() -> None:
+    """numpy's and scipy's wheels each ship an OpenBLAS: every process with both loads two, so only a new
+    duplicate is reported, never the one the lockfile already had."""
+    fp = _two_openblas()
+    assert "native.blas.duplicate" not in {f.id for f in compare(fp, fp, self_checks=True).findings}
+    assert "native.blas.duplicate" in {f.id for f in compare(BASE, fp, self_checks=True).findings}

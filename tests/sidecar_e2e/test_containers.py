@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -28,7 +27,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from tests.conftest import venv_image_context
+from tests.conftest import require_docker, require_promtool, venv_image_context
 
 BASE = "envcheck-test-base:bookworm"
 REPO = Path(__file__).resolve().parents[2]
@@ -90,11 +89,8 @@ def _wait(what: str, probe: Callable[[], Any], timeout: float, every: float = 0.
 
 @pytest.fixture(scope="module")
 def engine() -> None:
-    """A running engine with the base image (scripts/ensure-docker starts and builds them when missing)."""
-    if shutil.which("docker") is None or _run("docker", "image", "inspect", BASE).returncode != 0:
-        done = _run("bash", str(REPO / "scripts" / "ensure-docker"))
-        if done.returncode != 0:
-            pytest.skip(f"no Docker engine or base image: {done.stderr.strip()[-300:]}")
+    """A running engine with the base image (provisioned by scripts/test)."""
+    require_docker(BASE)
 
 
 @pytest.fixture(scope="module")
@@ -282,11 +278,7 @@ def _set_version(model: str, name: str, old: str, new: str) -> None:
 
 @pytest.fixture(scope="module")
 def promtool() -> Optional[str]:
-    found = shutil.which("promtool")
-    if found is None:
-        done = _run("bash", str(REPO / "scripts" / "ensure-promtool"))
-        found = done.stdout.strip().splitlines()[-1] if done.returncode == 0 and done.stdout.strip() else None
-    return found
+    return require_promtool()
 
 
 # --- the story ------------------------------------------------------------------------------------------------
