@@ -21,8 +21,10 @@ from envcheck.collect.cpu import CpuCollector, format_cpu_list, parse_cpu_list
 from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.memory import MemoryCollector
 from envcheck.model import OK, CpuInfo, MemoryInfo
+from envcheck.probe import scrub_value
 from envcheck.targets.archive import ArchiveError, apply_layer_file, environ_from_config
 from envcheck.targets.interface import Target, TargetError
+from envcheck.targets.limits import Limits, format_size
 from envcheck.targets.python import TOO_OLD_EXIT, probe_source
 from envcheck.targets.rootfs import RootError, probe_root
 
@@ -38,7 +40,8 @@ def probe_command(executable: str, extra_env: Sequence[str] = ()) -> List[str]:
 
     Unlike ``--python``, the interpreter is not isolated (no ``-I``): the image's own ``PYTHON*`` variables
     (``PYTHONPATH``...) are what its processes see, and ``-I``/``-E`` would ignore ``PYTHONCOERCECLOCALE=0``.
-    The probe drops the current folder from ``sys.path`` itself."""
+    The probe drops the current folder from ``sys.path`` itself. ``-S``: ``site`` does not run, so no ``.pth`` line
+    of the image runs either; the probe reads the site folders and ``.pth`` files itself."""
     source = (
         "import sys\n"
         "if sys.version_info < (3, 8):\n"
@@ -47,7 +50,7 @@ def probe_command(executable: str, extra_env: Sequence[str] = ()) -> List[str]:
         "sys.argv = ['envcheck-probe'] + sys.argv[1:]\n"
         "exec(compile(src, 'envcheck-probe', 'exec'), {'__name__': '__main__'})\n"
     )
-    args = [executable, "-c", source]
+    args = [executable, "-S", "-c", source]
     for name in extra_env:
         args += ["--env", name]
     return args
@@ -60,7 +63,7 @@ def parse_output(label: str, code: int, stdout: str, stderr: str) -> Dict[str, A
         raise TargetError(f"{label}: Python {version} is older than 3.8, which the probe needs")
     if code != 0:
         last = (stderr.strip().splitlines() or stdout.strip().splitlines() or ["no output"])[-1]
-        raise TargetError(f"{label}: the probe failed with exit code {code} ({last[:200]})")
+        raise TargetError(f"{label}: the probe failed with exit code {code} ({scrub_value(last[:200])})")
     try:
         data = json.loads(stdout)
     except ValueError as e:
@@ -71,7 +74,8 @@ def parse_output(label: str, code: int, stdout: str, stderr: str) -> Dict[str, A
 
 
 def _engine_url() -> str:
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    """The engine's address for messages: DOCKER_HOST may carry credentials (tcp://user:pass@host)."""
+    return scrub_value(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
 
 
 @contextmanager
@@ -128,9 +132,10 @@ class ImageTarget(Target):
     kind = "image"
     shows_hardware = False
 
-    def __init__(self, ref: str, timeout: float = 120.0) -> None:
+    def __init__(self, ref: str, timeout: float = 120.0, limits: Optional[Limits] = None) -> None:
         self.ref = ref
         self.timeout = timeout
+        self.limits = limits or Limits()
 
     @property
     def name(self) -> str:
@@ -196,10 +201,17 @@ class ImageTarget(Target):
         tmp = tempfile.mkdtemp(prefix="envcheck-image-")
         try:
             with tempfile.TemporaryFile() as stream:
+                size = 0
                 for chunk in container.export():
+                    size += len(chunk)
+                    if size > self.limits.max_total:  # one uncompressed layer: bounded on disk too
+                        raise ArchiveError(
+                            f"the exported filesystem is over {format_size(self.limits.max_total)} "
+                            "(raise with --archive-limit total=SIZE)"
+                        )
                     stream.write(chunk)
                 stream.seek(0)
-                apply_layer_file(stream, tmp, "exported filesystem")
+                apply_layer_file(stream, tmp, "exported filesystem", limits=self.limits)
             return probe_root(tmp, environ, extra_env=extra_env)
         except (ArchiveError, RootError) as e:
             raise TargetError(f"{label}: {e}") from e

@@ -4,9 +4,10 @@ interpreter."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Optional
+from typing import Optional, Tuple
 
 from envcheck.targets.interface import Target, TargetError
+from envcheck.targets.limits import Limits, parse_limits
 from envcheck.targets.local import LocalTarget
 
 
@@ -23,10 +24,15 @@ class TargetSpec:
     image_archive: Optional[str] = None
     blas_kernels: bool = False
     """For --pid/--process-match: load each OpenBLAS the process mapped in a child to ask its kernel set."""
+    archive_limit: Tuple[str, ...] = ()
+    """For --image-archive/--image: extraction limits as ``KEY=VALUE`` (``archive.parse_limits``)."""
 
     def given(self) -> list[str]:
         """The target options given (not the modifiers)."""
-        return [f.name for f in fields(self) if f.name != "blas_kernels" and getattr(self, f.name) is not None]
+        return [f.name for f in fields(self) if f.name not in _MODIFIERS and getattr(self, f.name) is not None]
+
+
+_MODIFIERS = ("blas_kernels", "archive_limit")
 
 
 def validate(spec: TargetSpec) -> None:
@@ -37,6 +43,16 @@ def validate(spec: TargetSpec) -> None:
         raise TargetError(f"give at most one target option, not {options}")
     if spec.blas_kernels and spec.pid is None and spec.process_match is None:
         raise TargetError("--blas-kernels applies to --pid and --process-match only")
+    if spec.archive_limit and spec.image_archive is None and spec.image is None:
+        raise TargetError("--archive-limit applies to --image-archive and --image only")
+    _limits(spec)
+
+
+def _limits(spec: TargetSpec) -> Limits:
+    try:
+        return parse_limits(spec.archive_limit)
+    except ValueError as e:
+        raise TargetError(str(e)) from e
 
 
 def make_target(spec: TargetSpec) -> Target:
@@ -61,7 +77,7 @@ def make_target(spec: TargetSpec) -> Target:
     if spec.image is not None:
         from envcheck.targets.docker import ImageTarget
 
-        return ImageTarget(spec.image)
+        return ImageTarget(spec.image, limits=_limits(spec))
     if spec.container is not None:
         from envcheck.targets.docker import ContainerTarget
 
@@ -69,5 +85,5 @@ def make_target(spec: TargetSpec) -> Target:
     if spec.image_archive is not None:
         from envcheck.targets.archive import ImageArchiveTarget
 
-        return ImageArchiveTarget(spec.image_archive)
+        return ImageArchiveTarget(spec.image_archive, limits=_limits(spec))
     return LocalTarget()

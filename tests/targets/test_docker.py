@@ -28,7 +28,7 @@ from envcheck.targets.archive import ImageArchiveTarget, apply_layer, member_pat
 from envcheck.targets.docker import ContainerTarget, ImageTarget, container_limits
 from envcheck.targets.interface import Target, TargetError
 from envcheck.targets.rootfs import RootError, probe_root
-from tests.conftest import venv_image_context
+from tests.conftest import require_docker, venv_image_context
 
 BASE = "envcheck-test-base:bookworm"
 REPO = Path(__file__).resolve().parents[2]
@@ -48,12 +48,9 @@ def _run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Any]:
-    """A Docker client to a running engine that has the base image (started and built by ensure-docker)."""
+    """A Docker client to a running engine that has the base image (provisioned by scripts/test)."""
     docker = pytest.importorskip("docker")
-    if _run("docker", "image", "inspect", BASE).returncode != 0:
-        done = _run(str(REPO / "scripts" / "ensure-docker"))
-        if done.returncode != 0:
-            pytest.skip(f"no Docker engine or base image: {done.stderr.strip()[-300:]}")
+    require_docker(BASE)
     client = docker.from_env()
     yield client
     client.close()
@@ -412,7 +409,7 @@ def _broken(tmp: Path, kind: str, saved: Path) -> Path:
         ("missing", "no such file"),
         ("not-a-tar", "not a tar archive or OCI layout folder"),
         ("no-manifest", "no manifest.json or index.json"),
-        ("truncated-layer", "is damaged (its sha256 does not match"),
+        ("truncated-layer", "is damaged (its "),
     ],
     ids=["missing", "not-a-tar", "no-manifest", "truncated-layer"],
 )
