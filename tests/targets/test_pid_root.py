@@ -9,7 +9,6 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 import venv
 from pathlib import Path
 from typing import Iterator
@@ -54,8 +53,13 @@ def server(server_venv: Path) -> Iterator[subprocess.Popen[bytes]]:
         "AWS_SECRET_ACCESS_KEY": SECRET,
         "HOME": "/root",
     }
-    proc = subprocess.Popen(["python", "-c", f"import time  # {MARK}\ntime.sleep(120)"], env=env)
-    time.sleep(0.3)
+    proc = subprocess.Popen(
+        ["python", "-c", f"import sys, time  # {MARK}\nprint('ready', flush=True)\ntime.sleep(120)"],
+        env=env,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"  # started: its site has run
+    proc.stdout.close()
     yield proc
     proc.kill()
     proc.wait()
