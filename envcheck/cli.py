@@ -338,6 +338,14 @@ def rules(fmt: str) -> None:
     default=None,
     help="Not ready when a finding reaches this severity [default: the policy's, else high].",
 )
+@click.option(
+    "--check-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A check that runs longer is abandoned: /readyz says 'check timed out', the sidecar stays live.",
+)
 @click.option("--policy", "policy_path", metavar="PATH", help="Policy file (default: beside the lockfile).")
 @click.option("--ignore-digest", is_flag=True, help="Read a lockfile edited since it was written.")
 def sidecar(
@@ -345,6 +353,7 @@ def sidecar(
     listen: str,
     interval: float,
     fail_on: Optional[str],
+    check_timeout: float,
     policy_path: Optional[str],
     ignore_digest: bool,
     **target: Any,
@@ -390,7 +399,7 @@ def sidecar(
         click.echo(line, err=True)
 
     try:
-        code = serve(checker, state, host=host, port=port, interval=interval, log=log)
+        code = serve(checker, state, host=host, port=port, interval=interval, log=log, check_timeout=check_timeout)
     except OSError as e:
         fail(f"--listen {listen}: cannot listen ({e.strerror or e})")
     sys.exit(code)

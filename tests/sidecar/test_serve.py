@@ -473,3 +473,22 @@ def test_the_target_label_shows_the_value_as_given(
         if s.name == "envcheck_lockfile_info"
     ]
     assert info.labels["target"] == label
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"), [([], 60.0), (["--check-timeout", "5"], 5.0)], ids=["default", "set"]
+)
+def test_check_timeout_reaches_serve(
+    lock: Path, monkeypatch: pytest.MonkeyPatch, args: List[str], expected: float
+) -> None:
+    got: Dict[str, Any] = {}
+
+    def capture(checker: Checker, state: State, **kw: Any) -> int:
+        got.update(kw)
+        return 0
+
+    monkeypatch.setattr("envcheck.sidecar.serve", capture)
+    result = invoke(str(lock), "--root", "/srv/none", *args)
+    assert result.exit_code == 0, result.output
+    assert got["check_timeout"] == expected
+    assert invoke(str(lock), "--check-timeout", "0").exit_code == 2  # a usage error, not a silent zero
