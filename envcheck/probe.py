@@ -20,7 +20,7 @@ import struct
 import subprocess
 import sys
 import sysconfig
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from envcheck.tree import Tree, sources_entry  # bundled: the probe's source carries tree.py
 
@@ -558,21 +558,55 @@ def canonicalize_name(name: str) -> str:
     return _CANON.sub("-", name).lower()
 
 
+# The email parser's own patterns (email.feedparser): a header or continuation line, and its line breaks.
+_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """Lines with their endings, split where the email parser splits them (not where str.splitlines does)."""
+    pos = 0
+    for m in _LINE_BREAK.finditer(text):
+        yield text[pos : m.end()]
+        pos = m.end()
+    if pos < len(text):
+        yield text[pos:]
+
+
 def parse_metadata_headers(text: str) -> Dict[str, List[str]]:
-    """Core-metadata headers (RFC 822 style, as METADATA and PKG-INFO hold them); the body is skipped."""
-    headers = {}  # type: Dict[str, List[str]]
-    last = None
-    for line in text.splitlines():
-        if not line.strip():
+    """Core-metadata headers (METADATA, PKG-INFO) exactly as ``importlib.metadata`` reads them: the rules of
+    ``email.feedparser`` with the compat32 policy, without importing ``email`` (18 ms in a fresh interpreter).
+    The headers end at an empty line or at the first line that is neither a header nor a continuation (a line of
+    only blanks, as multi-line License fields hold, is a continuation); a value keeps its continuation lines as
+    they are. Keys are lower-cased; the body is skipped."""
+    lines = []  # type: List[str]
+    for line in _lines(text):
+        if not _HEADER_LINE.match(line):
             break
-        if line[0] in " \t" and last is not None:
-            headers[last][-1] += "\n" + line.strip()
+        lines.append(line)
+    headers = {}  # type: Dict[str, List[str]]
+    current = []  # type: List[str]
+
+    def flush():  # type: () -> None
+        if current:
+            name, value = current[0].split(":", 1)
+            value = value.lstrip(" \t") + "".join(current[1:])
+            headers.setdefault(name.lower(), []).append(value.rstrip("\r\n"))
+            del current[:]
+
+    for number, line in enumerate(lines):
+        if line[0] in " \t":
+            if current:
+                current.append(line)
             continue
-        key, sep, value = line.partition(":")
-        if not sep:
-            continue
-        last = key.strip().lower()
-        headers.setdefault(last, []).append(value.strip())
+        flush()
+        if line.startswith("From "):
+            if number == len(lines) - 1 and number:
+                break  # the first line of the body
+            continue  # an envelope line: not a header
+        if line.find(":") > 0:
+            current.append(line)
+    flush()
     return headers
 
 
@@ -679,8 +713,8 @@ def read_distribution(meta_dir: str, tree: Optional[Tree] = None) -> Tuple[Dict[
         text = tree.read_text(meta_dir + "/" + meta_file, "metadata")
     meta_dir_files = {}  # type: Dict[str, bytes]
     headers = parse_metadata_headers(text)
-    name = (headers.get("name") or [""])[0]
-    version = (headers.get("version") or [""])[0]
+    name = (headers.get("name") or [""])[0].strip()
+    version = (headers.get("version") or [""])[0].strip()
     if not name or not version:
         raise ValueError("{} has no Name or Version".format(meta_file))
     dist = {"name": canonicalize_name(name), "version": version}  # type: Dict[str, Any]

@@ -12,6 +12,8 @@ from pathlib import Path
 import packaging.markers
 import packaging.tags
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
 from envcheck import probe
@@ -467,3 +469,79 @@ def test_probe_is_stdlib_only() -> None:
     assert imports <= set(sys.stdlib_module_names) if hasattr(sys, "stdlib_module_names") else True
     assert "envcheck" not in imports
     assert shutil.which  # keep the import used for type checkers
+
+
+def test_requirements_are_read_exactly_as_python_reads_them(h200_site: Path) -> None:
+    """Every real H200 distribution's requirements equal importlib.metadata's, multi-line License fields with
+    whitespace-only continuation lines (pandas, scipy, matplotlib...) included."""
+    import importlib.metadata
+
+    packages, _, _ = probe.collect_packages([str(h200_site)])
+    by_name = {p["name"]: p for p in packages}
+    checked = 0
+    for meta in sorted(h200_site.glob("*.dist-info")):
+        dist = importlib.metadata.PathDistribution(meta)
+        name = probe.canonicalize_name(dist.metadata["Name"])
+        if by_name[name]["version"] != dist.version:  # a shadowed duplicate
+            continue
+        assert by_name[name]["requires"] == (dist.requires or []), name
+        checked += 1
+    assert checked >= 190
+    assert by_name["pandas"]["requires"]  # one that lost all its requirements to the old parser
+
+
+_HEADER_TEXT = st.lists(
+    st.sampled_from(
+        [
+            "Name: x\n",
+            "Version: 1.0\n",
+            "Requires-Dist: a>=1\n",
+            "Requires-Dist: b ; extra == 'c'\r\n",
+            "License: BSD\n",
+            "        \n",
+            "\t continued\n",
+            " \n",
+            "\n",
+            "\r",
+            "From me\n",
+            "no colon here\n",
+            ":empty name\n",
+            "Key :spaced\n",
+            "Requires-Dist:tight\n",
+            "Summary: tail without newline",
+            "Bad Header: x\n",
+            "X\x0bY: vertical tab\n",
+            "Description: é\u2028next\n",
+        ]
+    ),
+    max_size=14,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(_HEADER_TEXT)
+def test_metadata_headers_parse_as_the_email_parser_does(text: str) -> None:
+    from email.parser import HeaderParser
+    from email.policy import compat32
+
+    expected: dict[str, list[str]] = {}
+    for key, value in HeaderParser(policy=compat32).parsestr(text).items():
+        expected.setdefault(key.lower(), []).append(value)
+    assert probe.parse_metadata_headers(text) == expected
+
+
+def test_requirements_of_this_environment_are_read_as_python_reads_them() -> None:
+    """The test environment's own distributions (numpy, hypothesis, mypy, kubernetes-validate...): the live probe's
+    requirements equal importlib.metadata's, distribution by distribution."""
+    import importlib.metadata
+
+    packages, _, _ = probe.collect_packages()
+    by_name = {p["name"]: p for p in packages}
+    seen = set()
+    for dist in importlib.metadata.distributions():
+        name = probe.canonicalize_name(dist.metadata["Name"])
+        if name in seen or by_name[name]["version"] != dist.version:
+            continue
+        seen.add(name)
+        assert by_name[name]["requires"] == (dist.requires or []), name
+    assert len(seen) >= 30 and "numpy" in seen
