@@ -11,6 +11,11 @@ So:
   temporary file.
 
 The new file gets the permission bits of the file it replaces, else the usual ``0o666`` less the umask.
+
+A destination that is a link is followed, as writing to it always did: the file it points to is replaced (the
+link stays a link). A destination that is not a regular file — a device (``-o /dev/null``), a FIFO or a pipe
+(``-o /dev/stdout``, ``-o >(cmd)``) — cannot be replaced and is not meant to be: it is written through, opened
+without ``O_CREAT``.
 """
 
 from __future__ import annotations
@@ -50,14 +55,19 @@ def write_bytes(path: Union[str, Path], data: bytes) -> None:
     ``path`` naming a directory is an error, not a write into it.
     """
     shown = os.fspath(path)
-    folder, name = os.path.split(shown)
-    folder = folder or "."
-    if not name or os.path.isdir(shown):
+    if not os.path.split(shown)[1] or os.path.isdir(shown):
         raise WriteError(f"{shown}: is a directory; name a file to write")
     try:
-        mode = stat.S_IMODE(os.stat(shown).st_mode)
+        existing = os.stat(shown)  # through a link: what the link names is what gets written
     except OSError:
-        mode = None
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        _write_through(shown, data)
+        return
+    mode = stat.S_IMODE(existing.st_mode) if existing is not None else None
+    target = os.path.realpath(shown) if os.path.islink(shown) else shown
+    folder, name = os.path.split(target)
+    folder = folder or "."
     try:
         fd, tmp = _create_temporary(folder, name)
     except OSError as e:
@@ -73,13 +83,28 @@ def write_bytes(path: Union[str, Path], data: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, shown)
+        os.replace(tmp, target)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
             raise WriteError(f"{shown}: cannot write ({_reason(e)}); the old file, if any, is unchanged") from e
         raise
+
+
+def _write_through(shown: str, data: bytes) -> None:
+    """Write into a device, FIFO or pipe that exists already: nothing to replace, nothing created."""
+    flags = os.O_WRONLY | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(shown, flags)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise WriteError(f"{shown}: cannot write ({_reason(e)})") from e
 
 
 def write_text(path: Union[str, Path], text: str) -> None:

@@ -204,7 +204,7 @@ _BEFORE_USER = ",;=()[]{}|/\\"
 _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|digest|token)(\s+)(?!<redacted>)[A-Za-z0-9._~+/=\-]+")
 # ``key=value``, ``key: value``, ``"key": "value"`` and ``--key value``; the key is judged by ``is_secret_name``.
 _KEY_SEP = re.compile(
-    r"(?<![A-Za-z0-9_.\-])(?P<key>[A-Za-z0-9_.\-]*[A-Za-z0-9])(?P<sep>[\"']?[ \t]*[=:][ \t]*|[ \t]+(?=[^\s\-]))"
+    r"(?<![A-Za-z0-9_.\-])(?P<key>[A-Za-z0-9_.\-]*[A-Za-z0-9])(?P<sep>[\"']?[ \t]*[=:][ \t]*|\s+(?=[^\s\-]))"
 )
 _VALUE_END = re.compile(r"[\s&;,\"']")
 
@@ -293,6 +293,20 @@ def strip_url_credentials(text: str) -> str:
     return "".join(out)
 
 
+def _closing_quote(text: str, start: int) -> int:
+    """Just after the quote that closes the one at ``start`` (a backslash escapes the next character), else the
+    end of the text."""
+    quote, at = text[start], start + 1
+    while at < len(text):
+        if text[at] == "\\":
+            at += 2
+            continue
+        if text[at] == quote:
+            return at + 1
+        at += 1
+    return len(text)
+
+
 def _scrub_pairs(text: str) -> str:
     """Replace the value of every ``key=value``, ``key: value`` or ``--key value`` whose key looks secret."""
     out = []  # type: List[str]
@@ -303,8 +317,7 @@ def _scrub_pairs(text: str) -> str:
             continue  # ``--key value`` only for an option: a blank alone does not pair words
         start = m.end()
         if start < len(text) and text[start] in "\"'":
-            close = text.find(text[start], start + 1)
-            end = len(text) if close < 0 else close + 1
+            end = _closing_quote(text, start)
         else:
             stop = _VALUE_END.search(text, start)
             end = stop.start() if stop else len(text)
@@ -1130,9 +1143,10 @@ def site_path(tree: Optional[Tree] = None) -> List[str]:
         sites.insert(0, site.getusersitepackages())
     path = list(sys.path)
     for folder in sites:
-        if folder in path or not tree.is_dir(folder):
+        if not tree.is_dir(folder):
             continue
-        path.append(folder)
+        if folder not in path:  # already there (PYTHONPATH): site.addsitedir still reads its .pth files
+            path.append(folder)
         path.extend(p for p in pth_paths(tree, folder) if p not in path)
     return path
 

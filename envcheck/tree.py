@@ -226,11 +226,15 @@ class Tree:
     def resolve(self, path: str) -> str:
         """The real tree path of ``path`` (every link followed inside the tree); raises OSError."""
         if self.native:
-            return os.path.realpath(posixpath.join(self.root or "/", path.lstrip("/")))
+            return os.path.realpath(self.host_path(path))
         return self._final(path)[2]
 
     def host_path(self, path: str) -> str:
-        """Where a tree path lies on this machine, for messages only: never open it."""
+        """Where a tree path lies on this machine (for a foreign tree, for messages only: never open it). The
+        probe's own tree takes a relative path (a ``sys.path`` entry such as ``src``) from the current folder,
+        as Python's import system does."""
+        if self.root in ("", "/") and not path.startswith("/"):
+            return os.path.abspath(path)
         return (self.root.rstrip("/") or "") + "/" + path.lstrip("/")
 
     # --- metadata -----------------------------------------------------------------------------------------------

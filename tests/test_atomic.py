@@ -6,6 +6,7 @@ import errno
 import os
 import resource
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -158,6 +159,44 @@ def test_output_dash_is_stdout(tmp_path: Path) -> None:
     assert snap.returncode == 0, snap.stderr
     assert lockfile.loads(snap.stdout).meta.target == "local"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_output_through_a_link_replaces_the_file_it_names_and_keeps_the_link(tmp_path: Path) -> None:
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/real.json").write_text("old")
+    os.symlink("reports/real.json", tmp_path / "latest.json")
+    done = envcheck("diff", str(LOCK), str(LOCK), "--format", "json", "-o", "latest.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "latest.json").is_symlink()
+    assert (tmp_path / "reports/real.json").read_text().lstrip().startswith("{")
+    assert (
+        leftovers(tmp_path / "reports", {"real.json"}) == []
+        and leftovers(tmp_path, {"reports", "latest.json"}) == []
+    )
+
+
+def test_output_to_a_device_or_pipe_is_written_through(tmp_path: Path) -> None:
+    """-o /dev/null, -o /dev/stdout, -o >(cmd): nothing to replace; the device stays a device, the link a link."""
+    os.symlink("/proc/self/fd/1", tmp_path / "stdout")  # as /dev/stdout is
+    done = envcheck("diff", str(LOCK), str(LOCK), "--format", "json", "-o", "stdout", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.lstrip().startswith("{") and (tmp_path / "stdout").is_symlink()
+    null = tmp_path / "null"
+    try:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's own numbers (root: CI)
+    except PermissionError:
+        null = Path("/dev/null")  # not root: the real one, which can then not be replaced anyway
+    done = envcheck("diff", str(LOCK), str(LOCK), "-o", str(null), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISCHR(os.lstat(null).st_mode)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True) as reader:
+        done = envcheck("diff", str(LOCK), str(LOCK), "--format", "json", "-o", str(fifo), cwd=tmp_path)
+        got, _ = reader.communicate(timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert got.lstrip().startswith("{") and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert leftovers(tmp_path, {"stdout", "null", "fifo"}) == []
 
 
 WRITER = """

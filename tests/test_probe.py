@@ -545,3 +545,33 @@ def test_requirements_of_this_environment_are_read_as_python_reads_them() -> Non
         seen.add(name)
         assert by_name[name]["requires"] == (dist.requires or []), name
     assert len(seen) >= 30 and "numpy" in seen
+
+
+def test_a_relative_path_entry_is_read_from_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sys.path.insert(0, "src") in a training script: "src" is the current folder's, as import takes it."""
+    make_dist_info(tmp_path / "src", "bar", "2.0")
+    monkeypatch.chdir(tmp_path)
+    packages, source, _ = probe.collect_packages(["src"])
+    assert [p["name"] for p in packages] == ["bar"] and source["detail"].startswith("dist-info and egg-info in 1 ")
+
+
+def test_without_site_a_site_folder_already_on_the_path_still_has_its_pth_read(tmp_path: Path) -> None:
+    """An image whose PYTHONPATH names its site-packages: site would still read that folder's .pth files."""
+    env_dir = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
+    python = env_dir / "bin" / "python"
+    site = next((env_dir / "lib").glob("python3*/site-packages"))
+    make_dist_info(tmp_path / "extra", "foo", "1.0")
+    (site / "extra.pth").write_text(f"{tmp_path / 'extra'}\n")
+    done = subprocess.run(
+        [str(python), "-S", "-"],
+        input=probe_source(),
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=True,
+    )
+    assert [p["name"] for p in json.loads(done.stdout)["packages"]] == ["foo"]

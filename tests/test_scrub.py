@@ -167,6 +167,10 @@ def test_select_env_redacts_secret_names_given_with_env() -> None:
         ("Europe/Paris", "Europe/Paris"),
         (":America/New_York", ":America/New_York"),
         ("8.0;8.6+PTX", "8.0;8.6+PTX"),
+        # a quoted value runs to the quote that closes it, past escaped ones
+        ("password='a\\'b c' next", f"password={R} next"),
+        ('secret="x\\"y z" n', f"secret={R} n"),
+        ("--password\nabc rest", f"--password\n{R} rest"),
     ],
 )
 def test_scrub_value(value: str, expected: str) -> None:

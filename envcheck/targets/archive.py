@@ -128,17 +128,27 @@ class _Source:
         self.tar: Optional[tarfile.TarFile] = None
         self.members: Dict[str, tarfile.TarInfo] = {}
         self.fd: Optional[int] = None
+        self.file: Optional[IO[bytes]] = None
         if os.path.isdir(path):
             self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             return
+        # Only a regular file: a FIFO or device would block or never end (opened non-blocking, checked first).
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise ArchiveError("not a tar archive or OCI layout folder (not a regular file)")
+        self.file = os.fdopen(fd, "rb")  # tarfile does not close a file it was given
         try:
-            self.tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 (closed by close())
+            self.tar = tarfile.open(fileobj=self.file, mode="r:*")  # noqa: SIM115 (closed by close())
         except (tarfile.TarError, EOFError) as e:
+            self.file.close()
             raise ArchiveError("not a tar archive or OCI layout folder") from e
         try:
             self._scan(self.tar, limits)
         except BaseException:
             self.tar.close()
+            self.file.close()
             raise
 
     def _scan(self, tar: tarfile.TarFile, limits: Limits) -> None:
@@ -225,6 +235,8 @@ class _Source:
     def close(self) -> None:
         if self.tar is not None:
             self.tar.close()
+        if self.file is not None:
+            self.file.close()
         if self.fd is not None:
             os.close(self.fd)
 

@@ -92,6 +92,8 @@ class Budget:
 
     def member(self, member: tarfile.TarInfo) -> None:
         """Count a member before anything of it is read or written (its header's size is a claim)."""
+        if member.size < 0:  # tarfile reads a base-256 size field as a negative number
+            raise ArchiveError(f"member {member.name[:200]!r} claims a negative size ({member.size})")
         self.files += 1
         if self.files > self.limits.max_files:
             raise LimitError(f"holds more than {self.limits.max_files} files (raise with --archive-limit files=N)")
@@ -104,6 +106,8 @@ class Budget:
             self.write(member.size)
 
     def write(self, n: int) -> None:
+        if n < 0:
+            raise ArchiveError(f"a negative size ({n}) cannot be written")
         self.written += n
         self._total(self.written)
 

@@ -734,3 +734,34 @@ def test_read_json_is_bounded(data: bytes, expected: Optional[str]) -> None:
     else:
         with pytest.raises(ArchiveError, match=expected):
             read_json(data, "x")
+
+
+def test_an_archive_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "image.tar"
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [sys.executable, "-m", "envcheck", "snapshot", "--image-archive", str(fifo), "-o", "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("not a tar archive or OCI layout folder (not a regular file)")
+
+
+def test_a_negative_member_size_is_refused(tmp_path: Path) -> None:
+    """tarfile reads a base-256 size field of all ones as a negative size: it must not lower the budget."""
+    from envcheck.targets.limits import Budget
+
+    info = tarfile.TarInfo("usr/lib/x")
+    info.size = -(1 << 40)
+    with pytest.raises(ArchiveError, match="negative size"):
+        Budget(Limits()).member(info)
+    raw = bytearray(layer(("a", "file", b"x")))
+    raw[124:136] = b"\xff" * 12  # the first member's size field, base-256: -1
+    raw[148:156] = b" " * 8
+    raw[148:156] = b"%06o\0 " % sum(raw[:512])  # its header checksum
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ArchiveError, match="negative size"):
+        apply_layer_file(io.BytesIO(bytes(raw)), str(tmp_path / "out"), "crafted")
