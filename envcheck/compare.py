@@ -83,11 +83,11 @@ def _kept(change: Change, policy: Policy) -> bool:
 
 
 def findings_from(changes: Iterable[Change], policy: Policy) -> Tuple[Finding, ...]:
-    """Render the changes the policy keeps, most severe first; one finding per (rule, subject)."""
+    """Render the changes the policy keeps, most severe first; one finding per (rule, subject, instance)."""
     seen = set()
     out: List[Finding] = []
     for change in changes:
-        key = (change.rule, change.subject)
+        key = (change.rule, change.subject, change.instance)
         if key in seen or not _kept(change, policy):
             continue
         seen.add(key)

@@ -93,9 +93,10 @@ class Finding:
     def severity(self) -> Severity:
         return Severity.from_score(self.score)
 
-    def sort_key(self) -> Tuple[int, int, str, str, str]:
-        """Most severe first, then by component, rule and subject: a stable order for every report."""
-        return (-self.severity, -self.score, self.component, self.id, self.subject)
+    def sort_key(self) -> Tuple[int, int, str, str, str, str]:
+        """Most severe first, then by component, rule, subject and message (one rule may find several things on
+        one subject: each unmet requirement of a package): a stable order for every report."""
+        return (-self.severity, -self.score, self.component, self.id, self.subject, self.message)
 
 
 @dataclass(frozen=True)

@@ -518,7 +518,8 @@ def test_compare_is_deterministic_and_sorted(
     assert list(findings) == sorted(findings, key=Finding.sort_key)
     severities = [f.severity for f in findings]
     assert severities == sorted(severities, reverse=True)  # most severe first
-    assert len({(f.id, f.subject) for f in findings}) == len(findings)  # one finding per rule and subject
+    # one finding per rule, subject and what it found there (each unmet requirement of a package is its own)
+    assert len({(f.id, f.subject, f.message) for f in findings}) == len(findings)
     for f in findings:  # the policy's overrides and ignores reach the findings
         override = policy.rules.get(f.id)
         if override and override.probability:

@@ -22,6 +22,9 @@ class Change:
     """Extra values the rule's message and remedy templates use."""
     package: str = ""
     """The distribution concerned, so that ``ignore_packages`` can drop it."""
+    instance: str = ""
+    """What tells apart two findings of one rule on one subject (each unmet requirement of a package is its own
+    finding); empty for rules that fire once per subject."""
 
 
 #: A comparator looks at one component of two fingerprints and yields what changed.

@@ -260,6 +260,16 @@ RULES: Tuple[Rule, ...] = (
         "pip install '{requirement}'",
     ),
     Rule(
+        "package.requirement.numpy2",
+        "packages",
+        A,
+        4,
+        4,
+        "{subject} requires {requirement}, but numpy {actual} is installed — across the numpy 1 -> 2 boundary "
+        'extension modules built against numpy 1.x fail at import ("numpy.dtype size changed")',
+        "pip install '{requirement}', or a release of {subject} built for numpy 2",
+    ),
+    Rule(
         "package.shadowed",
         "packages",
         AP,

@@ -11,6 +11,7 @@ from typing import Dict, Iterator, Optional
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from envcheck.model import Fingerprint
 from envcheck.rules.environment import numpy_baseline_disabled
@@ -63,14 +64,28 @@ def unmet_requirements(fp: Fingerprint) -> Iterator[Change]:
             dep = installed.get(canonicalize_name(req.name))
             text = str(req).split(";")[0].strip()
             if dep is None:
-                yield Change(
-                    "package.requirement.missing", pkg.name, "", "", {"requirement": text}, package=pkg.name
-                )
+                fields = {"requirement": text}
+                yield Change("package.requirement.missing", pkg.name, "", "", fields, pkg.name, text)
                 continue
             version = parse_version(dep.version)
             if req.specifier and version is not None and not req.specifier.contains(version, prereleases=True):
                 fields = {"requirement": text, "dependency": dep.name}
-                yield Change("package.requirement.conflict", pkg.name, "", dep.version, fields, package=pkg.name)
+                rule = "package.requirement.numpy2" if _numpy2_boundary(dep.name, version, req) else None
+                yield Change(
+                    rule or "package.requirement.conflict", pkg.name, "", dep.version, fields, pkg.name, text
+                )
+
+
+#: numpy 1.x releases a requirement is tested against: one of them allowed, 2.x installed, is the 1 -> 2 boundary.
+_NUMPY1 = tuple(Version(v) for v in ("1.26.4", "1.25.2", "1.24.4", "1.23.5", "1.22.4", "1.21.6"))
+
+
+def _numpy2_boundary(dependency: str, installed: Version, req: Requirement) -> bool:
+    """The requirement wants numpy 1.x and numpy 2 (or later) is installed: the dependent was built against
+    numpy 1's ABI, and its extension modules fail at import under numpy 2 ("numpy.dtype size changed")."""
+    if dependency != "numpy" or installed.major < 2:
+        return False
+    return any(req.specifier.contains(v, prereleases=True) for v in _NUMPY1)
 
 
 _PY = re.compile(r"^(cp|pp|py)(\d)(\d*)$")

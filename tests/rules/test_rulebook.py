@@ -206,8 +206,29 @@ CASES: List[Tuple[str, Mutation, Policy, bool, set]] = [
         {("package.requirement.missing", "needy")},
     ),
     (
+        "req-missing-each",  # four unmet requirements of one package: four findings, each with its own remedy
+        adding(Package("needy", "1.0", requires=("absent-a>=1", "absent-b", "absent-c<3", "absent-d"))),
+        Policy(),
+        True,
+        {("package.requirement.missing", "needy")},
+    ),
+    (
         "req-conflict",
+        adding(Package("needy", "1.0", requires=("six>=99",))),
+        Policy(),
+        True,
+        {("package.requirement.conflict", "needy")},
+    ),
+    (
+        "req-numpy2",  # numpy 2.x installed, numpy 1.x required: built against numpy 1, fails at import
         adding(Package("needy", "1.0", requires=("numpy<2",))),
+        Policy(),
+        True,
+        {("package.requirement.numpy2", "needy")},
+    ),
+    (
+        "req-numpy-1-pin-on-2",  # an upper bound inside 2.x is an ordinary conflict, not the 1 -> 2 boundary
+        adding(Package("needy", "1.0", requires=("numpy>=2,<2.1",))),
         Policy(),
         True,
         {("package.requirement.conflict", "needy")},
@@ -539,3 +560,18 @@ def test_no_gpu_on_both_sides_is_quiet() -> None:
 
 def test_gpu_device_fields() -> None:
     assert GpuDevice(0, "x").compute_capability == ""
+
+
+def test_each_unmet_requirement_is_its_own_finding_with_its_own_remedy() -> None:
+    needs = ("absent-a>=1", "absent-b", "absent-c<3", "absent-d")
+    fp = adding(Package("needy", "1.0", requires=needs))(BASE)
+    found = [f for f in compare(BASE, fp, self_checks=True).findings if f.id == "package.requirement.missing"]
+    assert sorted(f.remedy for f in found) == [f"pip install '{n}'" for n in sorted(needs)]
+
+
+def test_numpy_1_requirement_under_numpy_2_is_availability_high() -> None:
+    fp = adding(Package("needy", "1.0", requires=("numpy<2.0,>=1.22",)))(BASE)
+    (finding,) = [f for f in compare(BASE, fp, self_checks=True).findings if f.subject == "needy"]
+    assert finding.id == "package.requirement.numpy2" and finding.risks == (AVAILABILITY,)
+    assert finding.severity >= Severity.HIGH
+    assert "numpy.dtype size changed" in finding.message and finding.actual == "2.5.2"
