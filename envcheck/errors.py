@@ -12,7 +12,15 @@ from __future__ import annotations
 
 
 class EnvcheckError(Exception):
-    """Something envcheck expected could go wrong did: the message says what, in one line, for the user."""
+    """Something envcheck expected could go wrong did: the message says what, in one line, for the user.
+
+    One line by construction: a message quotes what the user gave (a policy's key, a path, a member name), which
+    may hold a newline or a control character; ``str()`` shows each as its escape (``\\n``), as
+    ``envcheck.report.escape.printable`` does (not imported: this module imports nothing of envcheck)."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class WriteError(EnvcheckError):

@@ -182,3 +182,13 @@ def test_a_closed_stdout_is_exit_2_not_drift() -> None:
     assert done.stderr.decode().strip().splitlines() == [
         "envcheck: error: standard output was closed before all of it was written (broken pipe)"
     ]
+
+
+def test_an_error_message_is_one_printable_line_whatever_it_quotes() -> None:
+    """A policy key, path or member name can hold a newline or an escape sequence: str() of any EnvcheckError
+    shows them escaped (found by the policy fuzz target: a quoted TOML key with a newline in it)."""
+    from envcheck.policy import PolicyError
+
+    e = PolicyError('envcheck.toml: rules."a\nb\x1b[31m": no such rule')
+    assert str(e) == 'envcheck.toml: rules."a\\nb\\x1b[31m": no such rule'
+    assert str(PolicyError("plain")) == "plain"
