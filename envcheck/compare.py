@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from envcheck.causes import attribute, root_changes
 from envcheck.findings import Finding, Report, Severity
 from envcheck.model import NONE_FOUND, OK, Fingerprint
 from envcheck.policy import Policy
@@ -117,8 +118,9 @@ def compare(
         changes.extend(comparator(expected, actual, policy))
     if self_checks and actual.source("packages").status == OK:
         changes.extend(self_check(actual))
+    changes.extend(root_changes(expected, changes))
     return Report(
-        findings=findings_from(changes, policy),
+        findings=attribute(findings_from(changes, policy)),
         skipped=skipped,
         expected_name=expected_name,
         actual_name=actual_name,

@@ -78,6 +78,9 @@ class Finding:
     """What changed and why it matters: "then X, now Y — why"."""
     remedy: str
     """What to do about it."""
+    cause: str = ""
+    """The id of the root-cause finding this one follows from (``python.version.minor`` for a wheel rebuilt for
+    the new Python), empty when it stands on its own. Text and Markdown reports file it under that finding."""
 
     def __post_init__(self) -> None:
         if not (1 <= self.probability <= 5 and 1 <= self.impact <= 5):

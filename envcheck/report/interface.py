@@ -41,12 +41,31 @@ def ordered(report: Report) -> List[Finding]:
     return sorted(report.findings, key=Finding.sort_key)
 
 
-def by_severity(report: Report) -> Dict[Severity, List[Finding]]:
-    """Findings grouped by severity, critical first; severities without findings are left out."""
+def by_severity(report: Report, *, headlines: bool = False) -> Dict[Severity, List[Finding]]:
+    """Findings grouped by severity, critical first; severities without findings are left out. ``headlines``:
+    only findings that stand on their own (a root cause's consequences are filed under it: ``consequences``)."""
     groups: Dict[Severity, List[Finding]] = {}
     for finding in ordered(report):
+        if headlines and finding.cause:
+            continue
         groups.setdefault(finding.severity, []).append(finding)
     return {s: groups[s] for s in SEVERITIES_DOWN if s in groups}
+
+
+#: How many consequences of a root cause the text and Markdown reports name.
+FIRST_CONSEQUENCES = 5
+
+
+def consequences_line(finding: Finding, report: Report) -> str:
+    """One line under a root cause: how many findings follow from it, and the first few subjects; empty when
+    none do."""
+    follow = [f for f in ordered(report) if f.cause == finding.id]
+    if not follow:
+        return ""
+    subjects = ", ".join(f.subject for f in follow[:FIRST_CONSEQUENCES])
+    more = f", and {len(follow) - FIRST_CONSEQUENCES} more" if len(follow) > FIRST_CONSEQUENCES else ""
+    rules = ", ".join(sorted({f.id for f in follow}))
+    return f"{plural(len(follow), 'finding')} follow from this ({rules}): {subjects}{more} (all in --format json)"
 
 
 def risk_matrix(report: Report) -> List[Tuple[int, List[int]]]:

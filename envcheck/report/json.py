@@ -28,6 +28,7 @@ def finding_to_dict(finding: Finding) -> Dict[str, Any]:
         "severity": finding.severity.label,
         "message": finding.message,
         "remedy": finding.remedy,
+        "cause": finding.cause,
     }
 
 

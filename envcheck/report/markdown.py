@@ -16,6 +16,7 @@ from envcheck.report.interface import (
     SEVERITIES_DOWN,
     Reporter,
     by_severity,
+    consequences_line,
     names,
     plural,
     risk_matrix,
@@ -59,7 +60,7 @@ class MarkdownReporter(Reporter):
         lines += ["", "### Risk matrix", ""]
         matrix = [[str(p)] + [str(n) if n else "·" for n in counts_] for p, counts_ in risk_matrix(report)]
         lines += _table(["probability \\ impact", "1", "2", "3", "4", "5"], matrix, align=":-:")
-        for severity, findings in by_severity(report).items():
+        for severity, findings in by_severity(report, headlines=True).items():
             lines += ["", f"### {severity.label.capitalize()} ({len(findings)})", ""]
             rows = [
                 [
@@ -67,7 +68,7 @@ class MarkdownReporter(Reporter):
                     escape_cell(f.subject),
                     f"{escape_cell(f.expected or '(none)')} → {escape_cell(f.actual or '(none)')}",
                     ", ".join(f.risks),
-                    escape_cell(f.message),
+                    escape_cell(" ".join(filter(None, [f.message, consequences_line(f, report)]))),
                     escape_cell(f.remedy),
                 ]
                 for f in findings

@@ -15,6 +15,7 @@ from envcheck.report.interface import (
     SEVERITIES_DOWN,
     Reporter,
     by_severity,
+    consequences_line,
     names,
     ordered,
     plural,
@@ -69,10 +70,10 @@ class TextReporter(Reporter):
         return "\n".join(lines)
 
     def _table(self, report: Report) -> List[str]:
-        rows = [self._cells(f) for f in ordered(report)]
+        rows = [self._cells(f) for f in ordered(report) if not f.cause]
         widths = [max(len(r[i]) for r in [_HEADER, *rows]) for i in range(len(_HEADER))]
         out = ["  " + _row(_HEADER, widths)]
-        for severity, findings in by_severity(report).items():
+        for severity, findings in by_severity(report, headlines=True).items():
             heading = f"{severity.label.upper()} ({plural(len(findings), 'finding')})"
             out += ["", self._paint(heading, _COLOURS[severity])]
             for finding in findings:
@@ -82,6 +83,9 @@ class TextReporter(Reporter):
                 out.append(f"  {label}  {_row(cells[1:], widths[1:])}")
                 out.append("      " + _clean(finding.message))
                 out.append("      " + _clean(f"fix: {finding.remedy}"))
+                follow = consequences_line(finding, report)
+                if follow:
+                    out.append("      " + _clean(follow))
         return out
 
     @staticmethod

@@ -154,6 +154,18 @@ RULES: Tuple[Rule, ...] = (
         _PIN,
     ),
     Rule(
+        "package.missing.most",
+        "packages",
+        A,
+        5,
+        5,
+        "{missing} of the lockfile's {total} packages are not installed — this is another environment than the "
+        "one the model was verified in (the wrong interpreter or image, or a lockfile from another machine); "
+        "the missing packages are listed under this finding",
+        "check the environment that will serve the model (--python, --image, --container, --pid), or install the "
+        "lockfile's packages (envcheck show LOCK --format json lists them)",
+    ),
+    Rule(
         "package.version.major",
         "packages",
         AP,

@@ -214,6 +214,7 @@ def test_json_as_data(fail_on: Optional[Severity]) -> None:
         "severity": "high",
         "message": "then 1.26.4, now 2.0.1 — a major release changes the C ABI and results",
         "remedy": "pip install numpy==1.26.4",
+        "cause": "",
     }
     assert data["findings"][3]["message"] == SPECIAL
 

@@ -27,7 +27,7 @@ from envcheck.model import (
     Source,
 )
 from envcheck.policy import Policy
-from envcheck.rules.rulebook import RULES
+from envcheck.rules.rulebook import CHURN_PACKAGES, RULES
 from tests.conftest import H200
 
 BASE = lockfile.read(H200 / "envcheck.lock")
@@ -146,6 +146,14 @@ CASES: List[Tuple[str, Mutation, Policy, bool, set]] = [
     ),
     ("kernel", section("os", release="6.1.0-28-amd64"), Policy(), False, {("os.kernel", "kernel")}),
     ("pkg-missing", without("scipy"), Policy(), False, {("package.missing", "scipy")}),
+    (
+        "pkg-missing-most",  # a lockfile from another machine: one headline, the missing ones filed under it
+        lambda fp: r(fp, packages=fp.packages[:40]),
+        Policy(),
+        False,
+        {("package.missing.most", "packages")}
+        | {("package.missing", p.name) for p in BASE.packages[40:] if p.name not in CHURN_PACKAGES},
+    ),
     (
         "pkg-missing-critical",
         without("torch"),

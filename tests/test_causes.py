@@ -1,0 +1,89 @@
+"""Root causes first: one change that explains many findings leads the report, and its consequences are filed
+under it (JSON keeps them all, with ``cause``; exit codes do not change)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+from envcheck import lockfile
+from envcheck.compare import compare
+from envcheck.findings import Report
+from envcheck.model import Fingerprint, Package
+from envcheck.policy import Policy
+from envcheck.report.json import JsonReporter
+from envcheck.report.markdown import MarkdownReporter
+from envcheck.report.text import TextReporter
+from tests.conftest import H200
+
+BASE = lockfile.read(H200 / "envcheck.lock")
+
+
+def _python_upgrade(fp: Fingerprint) -> Fingerprint:
+    """Python 3.12 -> 3.13 with every compiled wheel rebuilt for it, versions unchanged."""
+
+    def retag(pkg: Package) -> Package:
+        tags = tuple(t.replace("cp312", "cp313") for t in pkg.wheel_tags)
+        return dataclasses.replace(pkg, wheel_tags=tags) if tags != pkg.wheel_tags else pkg
+
+    python = dataclasses.replace(fp.python, version="3.13.1", interpreter_tag="cp313", abi_tag="cp313")
+    return dataclasses.replace(fp, python=python, packages=tuple(retag(p) for p in fp.packages))
+
+
+def test_a_python_upgrade_files_the_rebuilt_wheels_under_it() -> None:
+    report = compare(BASE, _python_upgrade(BASE))
+    rebuilt = [f for f in report.findings if f.id == "package.build"]
+    assert len(rebuilt) > 10 and all(f.cause == "python.version.minor" for f in rebuilt)
+    (python,) = [f for f in report.findings if f.id == "python.version.minor"]
+    assert python.cause == ""
+    text = TextReporter().render(report)
+    assert "package.build" not in text.split("findings follow from this")[0].splitlines()[-1]
+    assert f"{len(rebuilt)} findings follow from this (package.build)" in text
+    assert sum(1 for line in text.splitlines() if line.startswith("  medium    packages")) == 0
+    data = json.loads(JsonReporter().render(report))
+    assert len(data["findings"]) == len(report.findings)  # JSON keeps every one
+    assert {f["cause"] for f in data["findings"] if f["id"] == "package.build"} == {"python.version.minor"}
+
+
+def test_exit_codes_do_not_change() -> None:
+    report = compare(BASE, _python_upgrade(BASE), fail_on=None)
+    for threshold in ("low", "medium", "high", "critical"):
+        from envcheck.findings import Severity
+
+        plain = Report(findings=tuple(dataclasses.replace(f, cause="") for f in report.findings))
+        level = Severity.parse(threshold)
+        assert (
+            dataclasses.replace(report, fail_on=level).return_code
+            == dataclasses.replace(plain, fail_on=level).return_code
+        )
+
+
+def test_ignoring_the_root_cause_shows_its_consequences_again() -> None:
+    report = compare(BASE, _python_upgrade(BASE), Policy(ignore_rules=frozenset(["python.version.minor"])))
+    assert [f for f in report.findings if f.id == "package.build"]
+    assert all(not f.cause for f in report.findings)
+
+
+def test_a_lockfile_from_another_machine_leads_with_what_matters() -> None:
+    """The issue's own case: the H200 reference lockfile checked on this machine (no GPU, another Python, most of
+    its packages absent) names those three first, not at position 183 of 208."""
+    done = subprocess.run(
+        [sys.executable, "-m", "envcheck", "check", str(H200 / "envcheck.lock"), "--fail-on", "low"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    head = "\n".join(lines[:20])
+    assert "of the lockfile's 198 packages are not installed" in head
+    assert "GPU: then 1 x NVIDIA H200, now none" in head
+    assert "Python: then 3.12.3, now 3." in head
+    assert len(lines) < 120  # the missing packages are counted under their headline, not listed one by one
+    markdown = MarkdownReporter().render(
+        compare(BASE, dataclasses.replace(BASE, packages=BASE.packages[:20]), fail_on=None)
+    )
+    assert "findings follow from this (package.missing)" in markdown
+    assert markdown.count("| packages |") == 1
