@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
 
 from packaging.specifiers import SpecifierSet
 
 from envcheck.isa import LADDERS, isa_level, level_flags, level_rank, unsupported_features
-from envcheck.model import OK, CpuInfo, CudaComponent, Fingerprint, NativeLib, PackageBuild
+from envcheck.model import OK, CpuInfo, CudaComponent, Fingerprint, GpuDevice, NativeLib, PackageBuild
 from envcheck.policy import Policy
 from envcheck.rules.interface import Change
+from envcheck.rules.nvidia_require import forward_compat_cuda
 from envcheck.rules.packages import parse_version
 from envcheck.rules.tables import CUDA_MIN_DRIVER, DISPATCH_FLAGS, ISA_REQUIREMENTS
 
@@ -189,24 +190,17 @@ def compare_gpu(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> I
         names = ", ".join(sorted({d.name for d in e.devices}))
         yield Change("gpu.missing", "gpu", f"{len(e.devices)} x {names}", actual.source("gpu").detail or "none")
         return
-    old_names = [
-        f"{d.name} (compute {d.compute_capability})" if d.compute_capability else d.name for d in e.devices
-    ]
-    new_names = [
-        f"{d.name} (compute {d.compute_capability})" if d.compute_capability else d.name for d in a.devices
-    ]
-    if sorted(set(old_names)) != sorted(set(new_names)):
-        yield Change("gpu.model", "gpu", ", ".join(sorted(set(old_names))), ", ".join(sorted(set(new_names))))
+    if _architectures(e.devices, a.devices) != _architectures(a.devices, e.devices):
+        yield Change("gpu.model", "gpu", _names(e.devices), _names(a.devices))
     if len(a.devices) < len(e.devices):
         yield Change("gpu.count", "gpu", str(len(e.devices)), str(len(a.devices)))
     old_mem = min(d.memory_total_bytes for d in e.devices)
     new_mem = min(d.memory_total_bytes for d in a.devices)
     if old_mem and new_mem and new_mem < old_mem * 0.97:
         yield Change("gpu.memory", "gpu", _gib(old_mem), _gib(new_mem))
-    old_mig = {d.mig_mode for d in e.devices if d.mig_mode}
-    new_mig = {d.mig_mode for d in a.devices if d.mig_mode}
-    if old_mig and new_mig and old_mig != new_mig:
-        yield Change("gpu.mig", "gpu", "/".join(sorted(old_mig)), "/".join(sorted(new_mig)))
+    if any(_mig(d) for d in a.devices) and not any(_mig(d) for d in e.devices):
+        old_mig = "/".join(sorted({d.mig_mode for d in e.devices if d.mig_mode})) or "-"
+        yield Change("gpu.mig", "gpu", old_mig, "/".join(sorted({d.mig_mode for d in a.devices if d.mig_mode})))
     # What the lockfile's own environment already had is no drift; versions from different sources of one
     # runtime (13.0 from torch, 13.0.2 from a pin) are one CUDA.
     had = {_major(c.fields["cuda"]) for c in driver_too_old(expected)}
@@ -225,26 +219,74 @@ def compare_gpu(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> I
         yield Change("gpu.driver.version", "driver", e.driver_version, a.driver_version)
 
 
+def _names(devices: Tuple[GpuDevice, ...]) -> str:
+    return ", ".join(
+        sorted({f"{d.name} (compute {d.compute_capability})" if d.compute_capability else d.name for d in devices})
+    )
+
+
+def _architectures(devices: Tuple[GpuDevice, ...], other: Tuple[GpuDevice, ...]) -> FrozenSet[str]:
+    """What decides which kernels a GPU runs: its compute capability. Another SKU of the same capability (H100
+    and H200, A100 40 and 80 GB, L4 and L40S) runs the same cubins with the same TF32/bf16 paths; the memory it
+    adds or lacks is ``gpu.memory``'s. (cuBLAS promises bit-wise identical results on "GPUs with the same
+    architecture and the same number of SMs" — cuBLAS guide, "Results reproducibility"; SM counts are not
+    recorded, so a same-architecture SKU is not reported.) Names stand in where a side lacks capabilities."""
+    if all(d.compute_capability for d in (*devices, *other)):
+        return frozenset(d.compute_capability for d in devices)
+    return frozenset(d.name for d in devices)
+
+
+def _mig(device: GpuDevice) -> bool:
+    """MIG on: the process gets a slice. ``Disabled`` and ``N/A`` (a GPU without MIG) both mean the whole GPU."""
+    return device.mig_mode.strip().lower() == "enabled"
+
+
 def _major(version: str) -> Optional[int]:
     head = version.split(".")[0]
     return int(head) if head.isdigit() else None
 
 
 def driver_too_old(fp: Fingerprint) -> Iterator[Change]:
-    """CUDA runtimes the packages ship that the GPU driver is too old for."""
+    """CUDA runtimes the packages ship that the GPU driver is too old for: below the minimum driver of the
+    runtime's major version (minor-version compatibility covers the rest of the major), and not served by the
+    image's forward-compatibility libraries (``forward_compat_cuda``)."""
     if fp.source("gpu").status != OK or not fp.gpu.driver_version:
         return
-    driver = _major(fp.gpu.driver_version)
+    driver = _driver_tuple(fp.gpu.driver_version)
     if driver is None:
         return
+    compat = forward_compat_cuda(fp)
     worst: Dict[int, Tuple[str, str]] = {}
+    served: Dict[int, Tuple[str, str]] = {}
     for comp in _runtimes(fp):
         cuda = _major(comp.version)
-        if cuda is not None and cuda in CUDA_MIN_DRIVER and driver < CUDA_MIN_DRIVER[cuda]:
+        if cuda is None or cuda not in CUDA_MIN_DRIVER or _driver_at_least(driver, cuda):
+            continue
+        if compat is not None and cuda <= compat[0]:
+            served.setdefault(cuda, (comp.version, comp.package))
+        else:
             worst.setdefault(cuda, (comp.version, comp.package))
     for cuda, (version, package) in sorted(worst.items()):
-        fields = {"cuda": version, "needed": str(CUDA_MIN_DRIVER[cuda]), **_origin(package)}
+        fields = {"cuda": version, "needed": CUDA_MIN_DRIVER[cuda], **_origin(package)}
         yield Change("gpu.driver.too_old", "driver", "", fp.gpu.driver_version, fields, package=package)
+    # Runs only through the image's forward-compatibility libraries: not broken, but it depends on the node's
+    # container toolkit loading them (enable-cuda-compat) on a data-center GPU, which the fingerprint cannot see.
+    for cuda, (version, package) in sorted(served.items()):
+        fields = {"cuda": version, "needed": CUDA_MIN_DRIVER[cuda], **_origin(package)}
+        yield Change("gpu.driver.forward_compat", "driver", "", fp.gpu.driver_version, fields, package=package)
+
+
+def _driver_tuple(version: str) -> Optional[Tuple[int, ...]]:
+    """``580.159.04`` -> ``(580, 159, 4)``; None for anything but digits and dots."""
+    parts = version.strip().split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
+
+
+def _driver_at_least(driver: Tuple[int, ...], cuda_major: int) -> bool:
+    """Whether a driver meets the minimum NVIDIA names for a CUDA major version (``CUDA_MIN_DRIVER``): every
+    later driver does — drivers are backward compatible with every older toolkit (CUDA Compatibility guide)."""
+    needed = _driver_tuple(CUDA_MIN_DRIVER.get(cuda_major, "0")) or (0,)
+    return driver >= needed
 
 
 def driver_minor_compat(fp: Fingerprint) -> Iterator[Change]:
@@ -252,7 +294,7 @@ def driver_minor_compat(fp: Fingerprint) -> Iterator[Change]:
     minor-version compatibility (limited features, no JIT of the newer toolkit's PTX). Below the major version's
     minimum driver is ``driver_too_old``'s case, not this one."""
     supported = _major_minor(fp.gpu.cuda_driver_version)
-    driver = _major(fp.gpu.driver_version)
+    driver = _driver_tuple(fp.gpu.driver_version)
     if fp.source("gpu").status != OK or supported is None or driver is None:
         return
     newer = [
@@ -261,7 +303,7 @@ def driver_minor_compat(fp: Fingerprint) -> Iterator[Change]:
         if runtime is not None
         and runtime[0] == supported[0]
         and runtime > supported
-        and driver >= CUDA_MIN_DRIVER.get(runtime[0], 0)
+        and _driver_at_least(driver, runtime[0])
     ]
     if newer:
         # The newest runtime says the most; a package's before the image's toolkit at the same version.

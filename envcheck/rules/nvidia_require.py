@@ -257,6 +257,42 @@ def unmet(fp: Fingerprint) -> Dict[str, str]:
     return out
 
 
+#: GPU names of product lines NVIDIA's forward compatibility does not cover (CUDA Compatibility guide, "Forward
+#: Compatibility": data-center GPUs and select NGC Server Ready RTX SKUs only).
+_NO_FORWARD_COMPAT = ("geforce", "titan")
+
+
+def forward_compat_cuda(fp: Fingerprint) -> Optional[Tuple[int, int]]:
+    """The CUDA version (``CUDA_VERSION``'s major.minor) whose forward-compatibility libraries serve ``fp``'s
+    driver, or None.
+
+    NVIDIA's CUDA images ship ``cuda-compat`` (a newer ``libcuda`` in ``/usr/local/cuda/compat``) and say so in
+    ``NVIDIA_REQUIRE_CUDA``: the ``brand=…,driver>=570,driver<571`` alternatives name the older driver branches
+    it serves. On such a driver the container toolkit puts those libraries first in the container's library
+    cache (nvidia-container-toolkit's ``enable-cuda-compat`` hook, PR #906: "only … if the compat libraries are
+    newer than the host drivers"), so CUDA runtimes up to the image's version initialise there. It holds when the
+    driver meets a driver-only alternative (not ``cuda>=``, which needs no compat) on a GPU of a product line that
+    forward compatibility covers.
+    """
+    variables = fp.env.variables
+    value = variables.get("NVIDIA_REQUIRE_CUDA", "")
+    toolkit = variables.get(LEGACY, "").strip().split(".")
+    driver = fp.gpu.driver_version
+    if not value or len(toolkit) < 2 or not (toolkit[0].isdigit() and toolkit[1].isdigit()) or not driver:
+        return None
+    if any(word in d.name.lower() for d in fp.gpu.devices for word in _NO_FORWARD_COMPAT):
+        return None
+    try:
+        parsed = parse_requirements(value)
+    except RequirementError:
+        return None
+    for alternative in parsed:
+        keys = {f.key for f in alternative}
+        if "driver" in keys and "cuda" not in keys and all(_holds(f, driver, "", "", "") for f in alternative):
+            return int(toolkit[0]), int(toolkit[1])
+    return None
+
+
 def _actual_text(fp: Fingerprint) -> str:
     return f"driver {fp.gpu.driver_version}, CUDA {fp.gpu.cuda_driver_version or 'unknown'}"
 

@@ -13,46 +13,52 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Iterator, List, Tuple
 
+from envcheck.cuda_arch import Target, covers, parse_arch_list, parse_cc
 from envcheck.model import Fingerprint, NativeLib
 from envcheck.policy import Policy
 from envcheck.rules.interface import Change
 from envcheck.rules.tables import TORCH_ARCHS
 
 
-def _cc_tuple(text: str) -> Tuple[int, ...]:
-    return tuple(int(p) for p in text.split(".") if p.isdigit())
-
-
-def _torch_archs(fp: Fingerprint) -> Tuple[Tuple[str, ...], str]:
-    """(compute capabilities torch carries kernels for, where that came from): recorded in-process, else the
-    release table for the CUDA variant the packages say torch was built with."""
+def _torch_targets(fp: Fingerprint) -> Tuple[Tuple[Target, ...], bool, str]:
+    """(what torch carries code for, whether that list is the build's own, where it came from): recorded
+    in-process (``torch.cuda.get_arch_list()``, PTX entries included), else the release table for the CUDA variant
+    the packages say torch was built with (native code only; whether such a build also has PTX is not known)."""
     rt = fp.gpu.torch
     if rt is not None and rt.arch_list:
-        caps = tuple(f"{a[3:-1]}.{a[-1]}" for a in rt.arch_list if a.startswith("sm_") and a[3:].isdigit())
-        return caps, "torch.cuda.get_arch_list()"
+        return parse_arch_list(rt.arch_list), True, "torch.cuda.get_arch_list()"
     cuda = next(
         (c.version for c in fp.gpu.cuda_shipped if c.package == "torch" and c.component == "cuda-runtime"), ""
     )
-    return TORCH_ARCHS.get(".".join(cuda.split(".")[:2]), ()), f"the release table for CUDA {cuda}"
+    caps = (parse_cc(cc) for cc in TORCH_ARCHS.get(".".join(cuda.split(".")[:2]), ()))
+    return tuple(Target(*cc) for cc in caps if cc), False, f"the release table for CUDA {cuda}"
 
 
 def arch_unsupported(fp: Fingerprint) -> Iterator[Change]:
-    """GPUs whose compute capability torch has no kernels (nor PTX to JIT from) for."""
+    """GPUs that no code torch carries runs on: no cubin of the GPU's major version at or below its minor, no
+    architecture-specific target of exactly it, no PTX at or below it (``envcheck.cuda_arch``). An sm_86 build
+    runs on an 8.9 GPU; an sm_90a-only build runs on 9.0 alone.
+
+    From the release table, where the build's PTX is not known, a GPU newer than every listed architecture is
+    given the benefit of the doubt (a build with PTX of its newest architecture JIT-compiles for it)."""
     if fp.package("torch") is None or not fp.gpu.devices:
         return
-    archs, source = _torch_archs(fp)
-    if not archs:
+    targets, recorded, source = _torch_targets(fp)
+    if not targets:
         return
-    newest = max(_cc_tuple(a) for a in archs)
-    for cc in sorted({d.compute_capability for d in fp.gpu.devices if d.compute_capability}):
-        if cc in archs or _cc_tuple(cc) > newest:  # newer GPUs JIT the newest architecture's PTX
+    newest = max((t.major, t.minor) for t in targets)
+    shown = ", ".join(str(t) if recorded else f"{t.major}.{t.minor}" for t in targets)
+    for text in sorted({d.compute_capability for d in fp.gpu.devices if d.compute_capability}):
+        cc = parse_cc(text)
+        if cc is None or covers(targets, cc) or (not recorded and cc > newest):
             continue
+        oldest = min(targets, key=lambda t: (t.major, t.minor))
         yield Change(
             "gpu.arch.unsupported",
             "torch",
-            min(archs, key=_cc_tuple),
-            cc,
-            {"package": "torch", "archs": f"{', '.join(archs)}, per {source}", "cc_digits": cc.replace(".", "")},
+            f"{oldest.major}.{oldest.minor}",
+            text,
+            {"package": "torch", "archs": f"{shown}, per {source}", "cc_digits": f"{cc[0]}{cc[1]}"},
             package="torch",
         )
 

@@ -137,11 +137,19 @@ def test_the_images_cuda_version_against_an_old_driver() -> None:
 
 def test_an_image_that_states_its_requirement_is_judged_by_it() -> None:
     # The real H200 image: CUDA_VERSION 13.0.2 and an NVIDIA_REQUIRE_CUDA whose forward-compatibility branches
-    # accept a 570 driver on datacenter GPUs. On 570 the cu130 torch wheel is too new; the image is not.
+    # accept a 570 driver on data-center GPUs. There the image's cuda-compat libcuda (580) serves the cu130 torch
+    # wheel; on a GeForce, which forward compatibility does not cover, or outside the branches, it is too new.
     base = _driver(BASE, "580.159.04", CudaComponent("cuda-runtime", "13.0", "torch"))
-    (finding,) = compare(base, _driver(base, "570.86.15", *base.gpu.cuda_shipped)).findings
-    assert finding.id == "gpu.driver.too_old"
+    on_570 = _driver(base, "570.86.15", *base.gpu.cuda_shipped)
+    # it runs, through the compat libraries the node's toolkit must load: said, as medium, not critical
+    (forward,) = compare(base, on_570).findings
+    assert (forward.id, forward.severity) == ("gpu.driver.forward_compat", Severity.MEDIUM)
+    geforce = tuple(dataclasses.replace(d, name="NVIDIA GeForce RTX 4090") for d in on_570.gpu.devices)
+    found = compare(base, r(on_570, gpu=dataclasses.replace(on_570.gpu, devices=geforce))).findings
+    (finding,) = [f for f in found if f.id == "gpu.driver.too_old"]
     assert "shipped by torch" in finding.message
+    on_560 = _driver(base, "560.35.03", *base.gpu.cuda_shipped)
+    assert "gpu.driver.too_old" in {f.id for f in compare(base, on_560).findings}
 
 
 @pytest.mark.parametrize("value", ["", "latest", "12.4.1; rm -rf /"], ids=["unset", "not-a-version", "junk"])
@@ -339,3 +347,63 @@ def test_the_rule_agrees_with_the_installed_numpy(pick: Callable[[List[str], Lis
 def test_without_numpys_build_lists_nothing_is_guessed() -> None:
     broken = _npy_disable(BASE, "X86_V2")
     assert compare(broken, broken, self_checks=True).findings == ()
+
+
+# --- compatible neighbours: what the vendors' compatibility rules allow stays quiet ---------------------------
+
+
+def test_an_avx512_machine_against_an_avx2_lockfile_loses_nothing() -> None:
+    """x86-64-v4 keeps every v3 flag: a newer CPU only adds kernels (numpy dispatches up, never down)."""
+    base = with_builds(BASE, NUMPY_H200)
+    avx2 = with_cpu(base, {f for f in base.cpu.flags if not f.startswith(("avx512", "amx"))}, "x86-64-v3")
+    ids = {f.id for f in compare(avx2, base, self_checks=True).findings}
+    assert not ids & {"cpu.isa.lost", "cpu.isa.required"}
+    v2 = with_cpu(base, level_flags("x86-64-v2"), "x86-64-v2")  # numpy's X86_V2 baseline on every level above
+    assert not {f.id for f in compare(v2, base, self_checks=True).findings} & {"cpu.isa.lost", "cpu.isa.required"}
+
+
+def test_a_newer_arm_core_loses_nothing() -> None:
+    """Graviton3 (Neoverse V1, armv8.4-a) to Graviton4 (Neoverse V2, armv9.0-a): every feature stays."""
+    v1 = {"fp", "asimd", "atomics", "asimdrdm", "crc32", "dcpop", "asimddp", "asimdhp", "lrcpc", "jscvt", "fcma"}
+    v1 |= {"dit", "uscat", "ilrcpc", "flagm", "sve", "bf16", "i8mm", "asimdfhm"}
+    v2 = v1 | {"sb", "flagm2", "frint", "dcpodp", "sve2", "svebf16", "svei8mm"}
+    graviton3 = with_cpu(BASE, v1, "armv8.4-a", architecture="aarch64")
+    graviton4 = with_cpu(graviton3, v2, "armv9.0-a")
+    assert "cpu.isa.lost" not in {f.id for f in compare(graviton3, graviton4).findings}
+
+
+def test_more_memory_and_cpus_are_fine() -> None:
+    more = r(
+        BASE,
+        memory=dataclasses.replace(BASE.memory, total_bytes=BASE.memory.total_bytes * 2, cgroup_limit_bytes=None),
+        cpu=dataclasses.replace(BASE.cpu, logical_cpus=64, affinity_count=64, cpu_quota_millicores=None),
+    )
+    assert compare(BASE, more).findings == ()
+
+
+def test_leaving_a_mig_slice_for_the_whole_gpu_is_fine() -> None:
+    def mig(fp: Fingerprint, mode: str) -> Fingerprint:
+        devices = tuple(dataclasses.replace(d, mig_mode=mode) for d in fp.gpu.devices)
+        return r(fp, gpu=dataclasses.replace(fp.gpu, devices=devices))
+
+    assert compare(mig(BASE, "Enabled"), BASE).findings == ()
+    assert compare(mig(BASE, "Enabled"), mig(BASE, "N/A")).findings == ()
+    (finding,) = compare(mig(BASE, "N/A"), mig(BASE, "Enabled")).findings
+    assert (finding.id, finding.expected, finding.actual) == ("gpu.mig", "N/A", "Enabled")
+
+
+def test_a_newer_driver_branch_is_no_availability_risk() -> None:
+    """Drivers are backward compatible with every older CUDA: only the low 'driver changed' note remains."""
+    trained = _node(BASE, "570.86.15", "12.8", CU128)
+    found = compare(trained, _node(BASE, "580.159.04", "13.0", CU128), self_checks=True).findings
+    assert [(f.id, f.severity) for f in found] == [("gpu.driver.version", Severity.LOW)]
+
+
+def test_the_minimum_driver_is_compared_as_a_full_version() -> None:
+    """CUDA 12.x needs >= 525.60.13 (not any 525): an early 525 driver is too old, 525.60.13 is not."""
+    trained = _node(BASE, "570.86.15", "12.8", CU128)
+    early = compare(trained, _node(BASE, "525.53.00", "12.0", CU128)).findings
+    assert "gpu.driver.too_old" in {f.id for f in early}
+    assert "(>= 525.60.13)" in next(f.message for f in early if f.id == "gpu.driver.too_old")
+    ids = {f.id for f in compare(trained, _node(BASE, "525.60.13", "12.0", CU128)).findings}
+    assert "gpu.driver.too_old" not in ids and "gpu.driver.minor_compat" in ids

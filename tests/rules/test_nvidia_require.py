@@ -322,3 +322,17 @@ def test_disable_require_newly_set(before: Optional[str], after: str, expected: 
 def test_disable_require_on_both_sides_is_not_new() -> None:
     both = _with(BASE, env={"NVIDIA_DISABLE_REQUIRE": "true"})
     assert list(compare_nvidia_require(both, both, Policy())) == []
+
+
+def test_forward_compat_branches_say_which_cuda_the_image_serves() -> None:
+    from envcheck.rules.nvidia_require import forward_compat_cuda
+
+    assert forward_compat_cuda(_with(BASE, driver="570.86.15", cuda="12.8")) == (13, 0)  # a listed branch
+    assert forward_compat_cuda(BASE) is None  # 580 meets cuda>=13.0 itself: no compat needed
+    assert forward_compat_cuda(_with(BASE, driver="560.35.03", cuda="12.6")) is None  # no branch for 560
+    plain = {"NVIDIA_REQUIRE_CUDA": "cuda>=13.0"}
+    assert forward_compat_cuda(_with(BASE, driver="570.86.15", cuda="12.8", env=plain)) is None
+    no_toolkit = {"CUDA_VERSION": None}
+    assert forward_compat_cuda(_with(BASE, driver="570.86.15", cuda="12.8", env=no_toolkit)) is None
+    geforce = tuple(dataclasses.replace(d, name="NVIDIA GeForce RTX 5090") for d in BASE.gpu.devices)
+    assert forward_compat_cuda(_with(BASE, driver="570.86.15", cuda="12.8", devices=geforce)) is None

@@ -7,6 +7,8 @@ import json
 import types
 from typing import Any
 
+import pytest
+
 from envcheck import lockfile
 from envcheck.collect.frameworks import torch_runtime
 from envcheck.collect.native import loaded_libraries
@@ -78,9 +80,37 @@ def test_pascal_gpu_with_the_cu130_build_is_critical() -> None:
 
 
 def test_recorded_arch_list_wins_over_the_table() -> None:
-    (change,) = arch_unsupported(_with_gpu("8.9", ("sm_80", "sm_90")))
-    assert "per torch.cuda.get_arch_list()" in change.fields["archs"]
+    assert list(arch_unsupported(_with_gpu("8.9", ("sm_80", "sm_90")))) == []  # sm_80 cubins run on 8.9
     assert list(arch_unsupported(_with_gpu("8.0", ("sm_80", "sm_90")))) == []
+    (change,) = arch_unsupported(_with_gpu("8.6", ("sm_89", "sm_90")))
+    assert "sm_89, sm_90, per torch.cuda.get_arch_list()" in change.fields["archs"]
+
+
+@pytest.mark.parametrize("cc", ["8.9", "8.6", "10.3", "12.1"], ids=["L4-L40S-4090", "A10", "B300", "DGX-Spark"])
+def test_a_later_minor_runs_the_real_cu130_build(cc: str) -> None:
+    """The issue's false critical: sm_86 cubins run on 8.9 (an earlier minor of the same major)."""
+    fp = _with_gpu(cc, PROCESS["torch"]["arch_list"])
+    assert list(arch_unsupported(fp)) == []
+    found = {f.id for f in compare(BASE, fp, self_checks=True).findings}
+    assert "gpu.arch.unsupported" not in found
+    assert list(arch_unsupported(_with_gpu(cc))) == []  # the release table says the same
+
+
+@pytest.mark.parametrize(
+    ("cc", "arch_list", "fires"),
+    [
+        ("10.0", ("sm_80", "sm_90a"), True),  # architecture-specific code runs on 9.0 alone
+        ("9.0", ("sm_80", "sm_90a"), False),
+        ("12.0", ("sm_80", "compute_90"), False),  # PTX JIT-compiles for newer majors
+        ("12.0", ("sm_80", "compute_90a"), True),  # ...but not architecture-specific PTX
+        ("10.3", ("sm_90", "sm_100f"), False),  # family-specific: the 10.x family
+        ("12.0", ("sm_90", "sm_100f"), True),
+        ("13.0", ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"), True),  # the real build has no PTX
+        ("8.7", ("sm_80", "sm_86", "sm_90"), True),  # Jetson Orin runs no discrete-GPU cubins
+    ],
+)
+def test_arch_suffixes_and_ptx(cc: str, arch_list: tuple[str, ...], fires: bool) -> None:
+    assert bool(list(arch_unsupported(_with_gpu(cc, arch_list)))) is fires
 
 
 def test_the_real_process_loaded_two_openblas_builds() -> None:
