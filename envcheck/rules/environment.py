@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterator
+import shlex
+from typing import Dict, Iterator, Optional
 
-from envcheck.model import Fingerprint
+from envcheck.model import OK, Fingerprint
 from envcheck.policy import Policy
 from envcheck.probe import ENV_NAMES, ENV_PREFIXES
+from envcheck.rules.env_values import (
+    AMD_ONLY,
+    HIDES_ALL,
+    ROCM_LISTS,
+    Visible,
+    effective_locale,
+    effective_threads,
+    effective_zone,
+    fix,
+    installed,
+    is_rocm,
+    is_uuid,
+    locale_variable,
+    normalize_locale,
+    nvidia_listed,
+    reader,
+    records_gpus,
+    shown,
+    visible,
+)
 from envcheck.rules.interface import Change
 
 THREADS = frozenset(
@@ -72,12 +93,6 @@ EFFECTS: Dict[str, str] = {
 }
 
 
-def _shown(value: str, limit: int = 60) -> str:
-    if not value:
-        return "unset"
-    return repr(value if len(value) <= limit else value[: limit - 3] + "...")
-
-
 def classify(name: str, policy: Policy) -> str:
     """The rule a change of variable ``name`` falls under."""
     if name in THREADS or (name.startswith("KMP_") and "THREAD" in name):
@@ -91,29 +106,136 @@ def classify(name: str, policy: Policy) -> str:
     return "env.other"
 
 
+def _change(rule: str, name: str, before: Optional[str], after: Optional[str], **fields: str) -> Change:
+    """A variable's change, with the values as the program saw them and the command that restores it."""
+    values = {"expected_raw": before or "", "fix": fix(name, before), **fields}
+    return Change(rule, name, shown(before), shown(after), values)
+
+
 def compare_env(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> Iterator[Change]:
     old, new = expected.env.variables, actual.env.variables
+    yield from _devices(expected, actual)
+    locale_moved = effective_locale(old) != effective_locale(new)
+    knows_packages = actual.source("packages").status == OK
     for name in sorted(set(old) | set(new)):
         if name in IGNORED or name.startswith("NVIDIA_REQUIRE_") or name == "NVIDIA_DISABLE_REQUIRE":
             continue
-        before, after = old.get(name, ""), new.get(name, "")
-        if before == after:
+        before, after = old.get(name), new.get(name)
+        if before == after or name in DEVICES or name == "TZ":  # devices and TZ: by what they mean, above/below
             continue
-        if name not in old and classify(name, policy) == "env.other":
-            continue  # a variable the training side did not ask to track
         rule = classify(name, policy)
+        if before is None and rule == "env.other":
+            continue  # a variable the training side did not ask to track
+        if not _means_something_else(name, before, after, expected, actual, locale_moved):
+            continue
+        found = reader(name) if rule != "env.other" else None
+        if found is not None and knows_packages and not installed(found, actual):
+            yield _change("env.unused", name, before, after, library=found.library)
+            continue
         effect = EFFECTS.get(name, "it changes numerics or which kernels run")
-        fields = {"effect": effect, "expected_raw": before}
-        yield Change(rule, name, _shown(before), _shown(after), fields)
-    e_zone, a_zone = expected.env.timezone, actual.env.timezone
-    tz_reported = "TZ" in old or "TZ" in new  # a TZ change is reported once, above
-    if e_zone and a_zone and e_zone != a_zone and not tz_reported:
-        yield Change("env.locale", "timezone", e_zone, a_zone, {"expected_raw": e_zone})
+        yield _change(rule, name, before, after, effect=effect)
+    yield from _timezone(expected, actual)
     e_tz, a_tz = expected.env.tzdata_version, actual.env.tzdata_version
     if e_tz and a_tz and e_tz != a_tz:
         yield Change("env.tzdata", "tzdata", e_tz, a_tz)
     if not any(numpy_baseline_disabled(expected)):
         yield from numpy_baseline_disabled(actual)
+
+
+def _means_something_else(
+    name: str,
+    before: Optional[str],
+    after: Optional[str],
+    expected: Fingerprint,
+    actual: Fingerprint,
+    locale_moved: bool,
+) -> bool:
+    """Whether two spellings of a variable differ for the program: locale aliases, the locale a masked
+    variable would give, thread counts equal to the library's default are the same thing."""
+    if locale_variable(name):
+        return locale_moved and normalize_locale(before or "") != normalize_locale(after or "")
+    if name == "LANGUAGE":  # gettext's list: an empty value is no list
+        return [normalize_locale(v) for v in (before or "").split(":") if v] != [
+            normalize_locale(v) for v in (after or "").split(":") if v
+        ]
+    if name in THREADS:
+        return effective_threads(name, before, expected.cpu) != effective_threads(name, after, actual.cpu)
+    return True
+
+
+def _devices(expected: Fingerprint, actual: Fingerprint) -> Iterator[Change]:
+    """Device variables by the GPUs they leave the program: none, fewer, others, or the same ones."""
+    old, new = expected.env.variables, actual.env.variables
+    gpus = records_gpus(expected)
+    seen_then = visible(old, expected) if gpus else Visible(())
+    seen_now = visible(new, actual)
+    said = set()
+    if gpus and seen_then.count != 0 and seen_now.count == 0:
+        name = seen_now.culprit
+        then = "every GPU" if seen_then.count is None else f"{seen_then.count} GPU(s)"
+        fields = {"seen": then, "why": HIDES_ALL[name]}
+        if old.get(name) == new.get(name):  # the lockfile's value, on a machine without the device it names
+            have = len(actual.gpu.devices)
+            fields["fix"] = f"set {name} to devices this machine has ({have} GPU(s)), or unset {name}"
+        yield _change("env.device.hidden", name, old.get(name), new.get(name), **fields)
+        said.add(name)
+    elif seen_then.count and seen_now.count is not None and 0 < seen_now.count < seen_then.count:
+        # a changed list; with the lockfile's list on a machine with fewer GPUs, the GPU rules say so
+        name = next((n for n in ROCM_LISTS if n in DEVICES and old.get(n) != new.get(n)), "")
+        if name:
+            fields = {"seen": str(seen_then.count), "now_seen": str(seen_now.count)}
+            yield _change("env.device.fewer", name, old.get(name), new.get(name), **fields)
+            said.add(name)
+    same_gpus = seen_then.devices is not None and seen_then.devices == seen_now.devices
+    if seen_then.devices and seen_now.devices and len(seen_then.devices) == len(seen_now.devices):
+        # GPUs named by UUID are named by identity, which differs from node to node: as many, by the same rule
+        same_gpus = same_gpus or any(is_uuid(d) for d in (*seen_then.devices, *seen_now.devices))
+    rocm = is_rocm(expected) or is_rocm(actual)
+    for name in sorted(DEVICES):
+        before, after = old.get(name), new.get(name)
+        if before == after or name in said:
+            continue
+        if name in AMD_ONLY and not rocm:
+            yield _change("env.unused", name, before, after, library="ROCm (AMD GPUs)")
+            continue
+        if name in ROCM_LISTS and same_gpus:
+            continue
+        if name == "NVIDIA_VISIBLE_DEVICES":
+            then_count = len(expected.gpu.devices) or None
+            now_count = len(actual.gpu.devices) or None
+            if nvidia_listed(before, then_count) == nvidia_listed(after, now_count):
+                continue  # the node's allocation (UUIDs differ per node); the GPU rules judge the devices
+        if name == "CUDA_DEVICE_ORDER":
+            few = (seen_then.count or 0) <= 1 and (seen_now.count or 0) <= 1
+            if few or (before or "FASTEST_FIRST") == (after or "FASTEST_FIRST"):
+                continue  # the default order, or nothing to order
+        if name == "JAX_PLATFORMS" and (before or "").strip().lower() == (after or "").strip().lower():
+            continue  # jax reads an empty value as unset
+        yield _change("env.device", name, before, after)
+
+
+def _timezone(expected: Fingerprint, actual: Fingerprint) -> Iterator[Change]:
+    """The timezone the C library uses, from ``TZ`` or ``/etc/localtime``, compared by meaning."""
+    old_tz, new_tz = expected.env.variables.get("TZ"), actual.env.variables.get("TZ")
+    if (old_tz is None and not expected.env.timezone) or (new_tz is None and not actual.env.timezone):
+        return  # one side's zone is unknown
+    then = effective_zone(old_tz, expected.env.timezone)
+    now = effective_zone(new_tz, actual.env.timezone)
+    if then == now:
+        return
+    if old_tz is None and new_tz is None:
+        fields = {"expected_raw": expected.env.timezone, "fix": f"export TZ={shlex.quote(expected.env.timezone)}"}
+        yield Change("env.locale", "timezone", expected.env.timezone, actual.env.timezone, fields)
+        return
+    if old_tz is None:
+        zone = shlex.quote(expected.env.timezone)
+        remedy = f"unset TZ (so that /etc/localtime decides, as it did: {zone}), or export TZ={zone}"
+    else:
+        remedy = fix("TZ", old_tz)
+    before = shown(old_tz) if old_tz is not None else f"unset ({expected.env.timezone})"
+    after = shown(new_tz) if new_tz is not None else f"unset ({actual.env.timezone})"
+    fields = {"expected_raw": old_tz or "", "fix": remedy}
+    yield Change("env.locale", "TZ", before, after, fields)
 
 
 def numpy_baseline_disabled(fp: Fingerprint) -> Iterator[Change]:
@@ -135,7 +257,7 @@ def numpy_baseline_disabled(fp: Fingerprint) -> Iterator[Change]:
             "env.numpy.baseline_disabled",
             "NPY_DISABLE_CPU_FEATURES",
             " ".join(build.simd_baseline),
-            _shown(value),
+            shown(value),
             fields,
             package="numpy",
         )
