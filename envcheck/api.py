@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
 from envcheck import capture, lockfile
-from envcheck.collect.models import digest_models
+from envcheck.collect.models import rehash_models
 from envcheck.compare import compare, resolve_fail_on
 from envcheck.findings import Report
 from envcheck.model import OK, Fingerprint, Source
@@ -31,8 +32,17 @@ def snapshot(
     Called inside the training process it also records the native libraries that process really loaded
     (``loaded=False`` leaves them out). Raises ``envcheck.TargetError``, ``envcheck.ModelPathError`` or
     ``envcheck.LockfileError``.
+
+    Model paths are recorded relative to the lockfile's folder (an absolute one outside it as given), so that
+    ``check`` finds them from any working directory.
     """
-    fp = capture.take(target or LocalTarget(), models=[str(m) for m in models], extra_env=list(env), loaded=loaded)
+    fp = capture.take(
+        target or LocalTarget(),
+        models=[str(m) for m in models],
+        extra_env=list(env),
+        loaded=loaded,
+        models_base=None if path is None else lockfile_folder(path),
+    )
     if path is not None:
         fp = lockfile.write(fp, path)
     return fp
@@ -74,10 +84,11 @@ def check(
     target = target or LocalTarget()
     extra_env: List[str] = sorted({*expected.env.variables, *expected.env.redacted, *pol.extra_env})
     given = [str(m) for m in models] if models is not None else []
-    actual = capture.take(target, models=given, extra_env=extra_env, loaded=loaded)
+    bases = _model_bases(expected, lock)
+    base = bases[0] if expected.meta.model_paths == "lockfile" else None
+    actual = capture.take(target, models=given, extra_env=extra_env, loaded=loaded, models_base=base)
     if models is None and expected.models:
-        present = [m.path for m in expected.models if Path(m.path).is_file()]
-        actual = _with_models(actual, present)
+        actual = _with_models(actual, [m.path for m in expected.models], bases)
     name = str(lock) if not isinstance(lock, Fingerprint) else "lockfile"
     return compare(
         expected,
@@ -90,10 +101,25 @@ def check(
     )
 
 
-def _with_models(fp: Fingerprint, paths: Sequence[str]) -> Fingerprint:
+def lockfile_folder(path: PathLike) -> str:
+    """The folder a lockfile is in: what its model paths are relative to."""
+    return os.path.dirname(os.path.abspath(path))
+
+
+def _model_bases(expected: Fingerprint, lock: Union[PathLike, Fingerprint]) -> List[str]:
+    """Where the lockfile's relative model paths are looked for: its folder for one that records them so; for an
+    older one (paths relative to the snapshot's working directory) the working directory, then its folder."""
+    if isinstance(lock, Fingerprint):
+        return [os.getcwd()]
+    folder = lockfile_folder(lock)
+    return [folder] if expected.meta.model_paths == "lockfile" else [os.getcwd(), folder]
+
+
+def _with_models(fp: Fingerprint, recorded: Sequence[str], bases: Sequence[str]) -> Fingerprint:
     sources = dict(fp.sources)
-    sources["models"] = Source(OK, f"{len(paths)} recorded model files hashed again")
-    return dataclasses.replace(fp, models=digest_models(paths), sources=sources)
+    files = rehash_models(recorded, bases)
+    sources["models"] = Source(OK, f"{len(files)} recorded model files hashed again (from {bases[0]})")
+    return dataclasses.replace(fp, models=files, sources=sources)
 
 
 def diff(

@@ -13,6 +13,7 @@ from envcheck.collect.frameworks import torch_runtime
 from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.models import digest_models
 from envcheck.collect.native import LoadedLibrariesCollector
+from envcheck.footprint import tool_packages
 from envcheck.model import (
     NOT_INSPECTED,
     OK,
@@ -68,12 +69,17 @@ def take(
     hardware: Optional[HardwareFactory] = None,
     now: Optional[datetime.datetime] = None,
     loaded: bool = False,
+    models_base: Optional[str] = None,
 ) -> Fingerprint:
     """Fingerprint ``target``. Raises ``TargetError`` when it cannot be read and ``ModelPathError`` for a bad
     model path; a section that could not be read is recorded as such, never raised.
 
     ``loaded`` records the native libraries mapped into this very process: meaningful when the caller is the
     training or serving process (the Python API), not when it is the ``envcheck`` command itself.
+
+    ``models_base`` is the folder of the lockfile being written: model paths are recorded relative to it
+    (``digest_models``) and ``meta.model_paths`` says so; None records them as given (relative to the working
+    directory).
     """
     raw = target.probe(extra_env)
     sources = _sources(raw)
@@ -86,6 +92,8 @@ def take(
         )
     except FingerprintDataError as e:
         raise TargetError(f"the probe returned a malformed package: {e}") from e
+    tool = tool_packages(packages, python.markers)
+    packages = tuple(dataclasses.replace(p, tool=True) if p.name in tool else p for p in packages)
     native = _section(NativeInfo, raw, "native")
 
     mapped: Optional[Collected[Tuple[NativeLib, ...]]] = None
@@ -124,15 +132,20 @@ def take(
     if "gpu" in values:
         shipped = cuda_shipped(packages, native.builds)
         values["gpu"] = dataclasses.replace(values["gpu"], cuda_shipped=shipped, torch=torch)
-    model_files = digest_models(models)
+    model_files = digest_models(models, base=models_base)
     sources["models"] = (
         Source(OK, f"{len(model_files)} files hashed") if models else Source(NOT_INSPECTED, "no --model given")
     )
+    if tool:
+        detail = sources.get("packages", Source()).detail
+        note = f"{len(tool)} present only for envcheck itself (tool = true: never reported missing)"
+        sources["packages"] = dataclasses.replace(sources.get("packages", Source()), detail=f"{detail}; {note}")
     created = (now or datetime.datetime.now(datetime.timezone.utc)).replace(microsecond=0)
     meta = Meta(
         tool=f"envcheck {__version__}",
         created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         target=target.name,
+        model_paths="lockfile" if models and models_base is not None else None,
     )
     fp = Fingerprint(
         meta=meta,

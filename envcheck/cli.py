@@ -146,12 +146,19 @@ def cli(debug: bool) -> None:
 @click.option(
     "-o", "--output", default="envcheck.lock", show_default=True, help="Where to write the lockfile; - for stdout."
 )
-@click.option("--model", "models", multiple=True, metavar="PATH", help="Model file or folder to digest (repeat).")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="PATH",
+    help="Model file or folder to digest (repeat); recorded relative to the lockfile's folder.",
+)
 @click.option("--env", "env", multiple=True, metavar="NAME", help="Extra environment variable to record (repeat).")
 @target_options
 def snapshot(output: str, models: Sequence[str], env: Sequence[str], **target: Any) -> None:
     """Write a lockfile-style fingerprint of this environment (or of the target given)."""
-    fp = capture.take(_target(target), models=models, extra_env=env)
+    base = None if output == "-" else api.lockfile_folder(output)  # -o -: model paths stay as given
+    fp = capture.take(_target(target), models=models, extra_env=env, models_base=base)
     if output == "-":
         click.echo(lockfile.dumps(fp), nl=False)
     else:

@@ -70,3 +70,35 @@ def test_without_hardware_nothing_about_cuda_is_invented(tmp_path: Path) -> None
     fp = take(SiteTarget(_site(tmp_path), {}), hardware=lambda: ())
     assert fp.gpu.cuda_shipped == ()
     assert [b.package for b in fp.native.builds] == ["numpy", "torch"]
+
+
+def test_envchecks_own_footprint_is_marked_as_the_tools(tmp_path: Path) -> None:
+    """envcheck and what only it needs are ``tool``; what the model's packages need too is theirs."""
+    site = tmp_path / "site"
+    reqs = "Requires-Dist: click>=8\nRequires-Dist: packaging\nRequires-Dist: docker; extra == 'docker'\n"
+    for name, version, meta in [
+        ("envcheck", "0.1.0", reqs),
+        ("click", "8.1.0", ""),
+        ("packaging", "24.0", ""),
+        ("alpha", "1.0", "Requires-Dist: packaging\n"),
+    ]:
+        folder, _ = make_dist_info(site, name, version)
+        (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{meta}\n")
+    fp = take(SiteTarget(site, {}), hardware=lambda: ())
+    assert {p.name: p.tool for p in fp.packages} == {
+        "alpha": False,
+        "click": True,
+        "envcheck": True,
+        "packaging": False,
+    }
+    assert "2 present only for envcheck itself" in fp.source("packages").detail
+
+
+def test_model_paths_are_recorded_relative_to_the_lockfile_folder(tmp_path: Path) -> None:
+    (tmp_path / "art").mkdir()
+    (tmp_path / "art" / "model.pkl").write_bytes(b"m")
+    given = [str(tmp_path / "art" / "model.pkl")]
+    fp = take(SiteTarget(tmp_path, {}), hardware=lambda: (), models=given, models_base=str(tmp_path / "art"))
+    assert ([m.path for m in fp.models], fp.meta.model_paths) == (["model.pkl"], "lockfile")
+    fp = take(SiteTarget(tmp_path, {}), hardware=lambda: (), models=given)
+    assert ([m.path for m in fp.models], fp.meta.model_paths) == (given, None)

@@ -63,7 +63,7 @@ def test_snapshot_lists_exactly_the_venvs_distributions(small_venv: Path, tmp_pa
     assert delta.direct_url is not None and delta.direct_url.kind == "archive"
     assert delta.direct_url.url == "https://git.example.com/ml/delta.whl"
     assert fp.python.in_venv
-    assert fp.python.executable == str(small_venv)
+    assert fp.python.executable == str(small_venv.parent / "python3")  # its canonical name: same interpreter
     assert fp.meta.target == f"python:{small_venv}"
     assert fp.source("cpu").status == "ok"  # hardware read from this machine, as for the default target
     assert TOKEN not in out.read_text()

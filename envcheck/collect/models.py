@@ -11,7 +11,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import Iterable, List, Tuple, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from envcheck.errors import EnvcheckError
 from envcheck.model import ModelFile
@@ -67,13 +67,59 @@ def _files(given: str) -> List[Tuple[str, Path]]:
     raise ModelPathError(f"{given}: not a regular file or folder")
 
 
-def digest_models(paths: Iterable[str]) -> Tuple[ModelFile, ...]:
-    """One ``ModelFile`` per file, sorted by path; raises ``ModelPathError`` for a missing or unreadable path."""
+def recorded_path(shown: str, base: Optional[str]) -> str:
+    """How a model file named ``shown`` (as given: relative to the working directory, or absolute) is recorded
+    for a lockfile in folder ``base``: relative to ``base``, so that ``check`` finds it from any working
+    directory and the two move together; an absolute path outside ``base`` (a mount such as ``/models``, which
+    stays where it is when the lockfile moves) is kept as given. ``base`` None: as given."""
+    if base is None:
+        return shown
+    folder = os.path.abspath(base)
+    full = os.path.abspath(shown)
+    inside = os.path.commonpath([folder, full]) == folder
+    if os.path.isabs(shown) and not inside:
+        return shown
+    return Path(os.path.relpath(full, folder)).as_posix()
+
+
+def digest_models(paths: Iterable[str], base: Optional[str] = None) -> Tuple[ModelFile, ...]:
+    """One ``ModelFile`` per file, sorted by path; raises ``ModelPathError`` for a missing or unreadable path.
+
+    Paths are given relative to the working directory (or absolute) and recorded as ``recorded_path`` says for
+    a lockfile in folder ``base``."""
     found = {}
     for given in paths:
         for shown, full in _files(given):
+            name = recorded_path(shown, base)
             try:
-                found[shown] = ModelFile(path=shown, size=full.stat().st_size, sha256=sha256_file(full))
+                found[name] = ModelFile(path=name, size=full.stat().st_size, sha256=sha256_file(full))
             except OSError as e:
                 raise ModelPathError(f"{full}: cannot read ({e.strerror})") from e
     return tuple(found[k] for k in sorted(found))
+
+
+def resolve_recorded(path: str, bases: Sequence[str]) -> Optional[Path]:
+    """The file a recorded model path names: itself when absolute, else the first of ``bases`` (folders) that
+    holds it as a file; None when none does."""
+    if os.path.isabs(path):
+        return Path(path) if Path(path).is_file() else None
+    for base in bases:
+        candidate = Path(base, path)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def rehash_models(recorded: Iterable[str], bases: Sequence[str]) -> Tuple[ModelFile, ...]:
+    """The recorded model files hashed again where they resolve (``resolve_recorded``), under their recorded
+    names so that they compare with the lockfile's; those that resolve nowhere are left out (missing)."""
+    out = []
+    for path in recorded:
+        full = resolve_recorded(path, bases)
+        if full is None:
+            continue
+        try:
+            out.append(ModelFile(path=path, size=full.stat().st_size, sha256=sha256_file(full)))
+        except OSError as e:
+            raise ModelPathError(f"{full}: cannot read ({e.strerror})") from e
+    return tuple(sorted(out, key=lambda m: m.path))

@@ -1,8 +1,14 @@
 """Another interpreter on this machine (``--python PATH``): the probe's source runs in it, isolated (``-I``) and
-without ``site`` (``-S``): the target's ``.pth`` files are read by the probe, their ``import`` lines never run."""
+without ``site`` (``-S``): the target's ``.pth`` files are read by the probe, their ``import`` lines never run.
+
+Isolation also hides the caller's PYTHONPATH from the child, although the program run with that interpreter would
+see it: the target passes it to the probe as an argument (``--pythonpath-json``), the probe puts those folders
+first as the interpreter would, and says so in ``sources.packages``. What shadows a distribution in-process
+shadows it through ``--python`` too."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -45,9 +51,11 @@ class PythonTarget(Target):
 
     kind = "python"
 
-    def __init__(self, executable: str, timeout: float = 120.0) -> None:
+    def __init__(self, executable: str, timeout: float = 120.0, pythonpath: Optional[str] = None) -> None:
         self.executable = executable
         self.timeout = timeout
+        #: The PYTHONPATH to pass on (os.pathsep-separated); None: this process's, read at each probe.
+        self.pythonpath = pythonpath
         #: The site folders of the interpreter as the last probe found them; None before one.
         self._sites: Optional[List[str]] = None
 
@@ -64,6 +72,9 @@ class PythonTarget(Target):
         args = [exe, "-I", "-S", "-c", BOOTSTRAP]
         for name in extra_env:
             args += ["--env", name]
+        pythonpath = self._pythonpath()
+        if pythonpath:
+            args += ["--pythonpath-json", base64.b64encode(json.dumps(pythonpath).encode("utf-8")).decode("ascii")]
         try:
             done = _subprocess.run(args, input=probe_source(), timeout=self.timeout)
         except _subprocess.RunError as e:
@@ -83,8 +94,18 @@ class PythonTarget(Target):
             raise TargetError(f"--python {exe}: the probe printed unexpected output")
         python = data.get("python") or {}
         minor = ".".join(str(python.get("version", "")).split(".")[:2])
-        self._sites = site_folders([str(python.get("prefix", "")), str(python.get("base_prefix", ""))], minor)
+        prefixes = [str(python.get("prefix", "")), str(python.get("base_prefix", ""))]
+        self._sites = site_folders(prefixes, minor, pythonpath)
         return data
+
+    def _pythonpath(self) -> List[str]:
+        """The PYTHONPATH folders as the interpreter would put them on sys.path: absolute, normalised, an empty
+        entry meaning the working directory."""
+        value = os.environ.get("PYTHONPATH", "") if self.pythonpath is None else self.pythonpath
+        if not value:
+            return []
+        entries = [os.path.normpath(os.path.abspath(e)) if e else os.getcwd() for e in value.split(os.pathsep)]
+        return list(dict.fromkeys(entries))
 
     def change_token(self) -> Optional[Hashable]:
         """The interpreter file's identity and mtime, and the mtimes of the site folders the last probe found (and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from envcheck.collect.models import ModelPathError, digest_models, sha256_file
+from envcheck import lockfile
+from envcheck.collect.models import (
+    ModelPathError,
+    digest_models,
+    recorded_path,
+    rehash_models,
+    resolve_recorded,
+    sha256_file,
+)
 
 
 def test_a_folder_is_hashed_file_by_file(tmp_path: Path) -> None:
@@ -48,3 +57,93 @@ def test_a_fifo_is_never_read(tmp_path: Path) -> None:
         digest_models([str(tmp_path / "pipe")])
     with pytest.raises(ModelPathError, match="not a regular file"):
         sha256_file(tmp_path / "pipe")  # a file swapped for a FIFO after the check: still no blocking read
+
+
+@pytest.mark.parametrize(
+    "given,base,recorded",
+    [
+        ("art/model.pkl", None, "art/model.pkl"),
+        ("art/model.pkl", "art", "model.pkl"),
+        ("art/sub/w.bin", "art", "sub/w.bin"),
+        ("models/m.bin", "art", "../models/m.bin"),
+        ("{tmp}/art/model.pkl", "art", "model.pkl"),
+        ("{tmp}/mnt/m.bin", "art", "{tmp}/mnt/m.bin"),
+    ],
+    ids=["no-lockfile", "beside", "below", "relative-outside", "absolute-inside", "absolute-outside-kept"],
+)
+def test_recorded_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, base: str | None, recorded: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert recorded_path(given.format(tmp=tmp_path), base) == recorded.format(tmp=tmp_path)
+
+
+def test_recorded_paths_resolve_from_the_lockfile_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "art").mkdir()
+    (tmp_path / "art" / "model.pkl").write_bytes(b"weights")
+    monkeypatch.chdir(tmp_path)
+    recorded = digest_models(["art"], base="art")
+    assert [m.path for m in recorded] == ["model.pkl"]
+    monkeypatch.chdir("/")
+    assert rehash_models(["model.pkl"], [str(tmp_path / "art")]) == recorded
+    assert rehash_models(["model.pkl", "gone.bin"], ["/nowhere", str(tmp_path / "art")]) == recorded
+    assert resolve_recorded(str(tmp_path / "art" / "model.pkl"), []) == tmp_path / "art" / "model.pkl"
+    assert resolve_recorded("gone.bin", [str(tmp_path)]) is None
+
+
+def _envcheck(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "envcheck", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def _model_findings(done: subprocess.CompletedProcess[str]) -> list[tuple[str, str]]:
+    assert done.returncode in (0, 1), done.stderr
+    return [(f["id"], f["subject"]) for f in json.loads(done.stdout)["findings"] if f["component"] == "models"]
+
+
+@pytest.mark.slow
+def test_check_finds_the_models_from_another_working_directory(tmp_path: Path) -> None:
+    """snapshot -o art/envcheck.lock --model art/model.pkl in one folder, check from anywhere: same files."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "art" / "weights").mkdir(parents=True)
+    elsewhere.mkdir()
+    (project / "art" / "model.pkl").write_bytes(b"pickled")
+    (project / "art" / "weights" / "w.bin").write_bytes(b"w")
+    done = _envcheck(
+        project, "snapshot", "-o", "art/envcheck.lock", "--model", "art/model.pkl", "--model", "art/weights"
+    )
+    assert done.returncode == 0, done.stderr
+    fp = lockfile.read(project / "art" / "envcheck.lock")
+    assert [m.path for m in fp.models] == ["model.pkl", "weights/w.bin"]
+    assert fp.meta.model_paths == "lockfile"
+    lock = str(project / "art" / "envcheck.lock")
+    for cwd in (elsewhere, project, project / "art"):
+        assert _model_findings(_envcheck(cwd, "check", lock, "--format", "json")) == [], cwd
+    # --model given at check time names the same files the same way, from any folder
+    given = _envcheck(elsewhere, "check", lock, "--format", "json", "--model", "../project/art")
+    assert _model_findings(given) == []
+    (project / "art" / "model.pkl").write_bytes(b"retrained")
+    assert _model_findings(_envcheck(elsewhere, "check", lock, "--format", "json")) == [
+        ("model.digest", "model.pkl")
+    ]
+    # the folder moved as a whole (an artifact store, another checkout): still found beside the lockfile
+    moved = tmp_path / "moved"
+    (project / "art").rename(moved)
+    found = _envcheck(elsewhere, "check", str(moved / "envcheck.lock"), "--format", "json")
+    assert _model_findings(found) == [("model.digest", "model.pkl")]
+
+
+@pytest.mark.slow
+def test_an_older_lockfile_with_working_directory_paths_still_resolves(tmp_path: Path) -> None:
+    (tmp_path / "art").mkdir()
+    (tmp_path / "art" / "model.pkl").write_bytes(b"pickled")
+    text = _envcheck(tmp_path, "snapshot", "-o", "-", "--model", "art/model.pkl").stdout
+    old = lockfile.loads(text)
+    assert (old.meta.model_paths, [m.path for m in old.models]) == (None, ["art/model.pkl"])
+    lockfile.write(old, tmp_path / "art" / "old.lock")
+    # from the working directory it was taken in, as before
+    assert _model_findings(_envcheck(tmp_path, "check", "art/old.lock", "--format", "json")) == []
+    assert _model_findings(_envcheck(tmp_path / "art", "check", "old.lock", "--format", "json")) == [
+        ("model.missing", "art/model.pkl")
+    ]

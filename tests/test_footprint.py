@@ -1,0 +1,138 @@
+"""envcheck's own footprint: what is there only because envcheck is installed, and what stays the model's."""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence, Tuple
+
+import pytest
+
+from envcheck.compare import compare
+from envcheck.footprint import requirement_names, tool_names, tool_packages
+from envcheck.model import Fingerprint, Package, PythonInfo, Source
+
+MARKERS = {
+    "implementation_name": "cpython",
+    "implementation_version": "3.12.3",
+    "os_name": "posix",
+    "platform_machine": "x86_64",
+    "platform_release": "6.8.0",
+    "platform_system": "Linux",
+    "platform_version": "#1 SMP",
+    "python_full_version": "3.12.3",
+    "platform_python_implementation": "CPython",
+    "python_version": "3.12",
+    "sys_platform": "linux",
+}
+
+#: envcheck's real requirements (pyproject.toml), as its METADATA states them.
+ENVCHECK_REQUIRES = (
+    "packaging>=22",
+    "psutil>=5.9",
+    "click>=8.1",
+    "tomli-w>=1.0",
+    "tomli>=1.1; python_version < '3.11'",
+    "importlib-metadata>=4.6; python_version < '3.10'",
+    "prometheus-client>=0.17",
+    'nvidia-ml-py>=12; extra == "gpu"',
+    'docker>=6; extra == "docker"',
+)
+
+
+def pkg(name: str, *requires: str, requested: bool = False) -> Package:
+    return Package(name, "1.0", requires=tuple(requires), requested=requested)
+
+
+def env(*extra: Package, with_envcheck: bool = True) -> Tuple[Package, ...]:
+    """envcheck with its requirements installed, plus ``extra``."""
+    base = [pkg(n) for n in ("packaging", "psutil", "click", "tomli-w", "prometheus-client")]
+    if with_envcheck:
+        base.append(pkg("envcheck", *ENVCHECK_REQUIRES, requested=True))
+    return (*base, *extra)
+
+
+CASES: Dict[str, Tuple[Sequence[Package], set[str]]] = {
+    "envcheck and what only it needs": (
+        env(pkg("torch", "numpy"), pkg("numpy")),
+        {"envcheck", "packaging", "psutil", "click", "tomli-w", "prometheus-client"},
+    ),
+    "a requirement the model's packages share stays": (
+        env(pkg("torch", "numpy", "packaging"), pkg("numpy")),
+        {"envcheck", "psutil", "click", "tomli-w", "prometheus-client"},
+    ),
+    "shared through another package (transitively) stays": (
+        env(pkg("transformers", "huggingface-hub"), pkg("huggingface-hub", "packaging")),
+        {"envcheck", "psutil", "click", "tomli-w", "prometheus-client"},
+    ),
+    "a requirement the user asked for by name stays": (
+        (*[p for p in env() if p.name != "click"], pkg("click", requested=True)),
+        {"envcheck", "packaging", "psutil", "tomli-w", "prometheus-client"},
+    ),
+    "an extra whose requirements are installed is followed": (
+        env(pkg("docker", "requests"), pkg("requests", "urllib3"), pkg("urllib3")),
+        {
+            "envcheck",
+            "packaging",
+            "psutil",
+            "click",
+            "tomli-w",
+            "prometheus-client",
+            "docker",
+            "requests",
+            "urllib3",
+        },
+    ),
+    "a model package's extra that is not installed pulls nothing in": (
+        env(pkg("scipy", 'click; extra == "cli"', 'rich; extra == "cli"')),
+        {"envcheck", "packaging", "psutil", "click", "tomli-w", "prometheus-client"},
+    ),
+    "a model package's installed extra keeps its requirements": (
+        env(pkg("scipy", 'click; extra == "cli"')),
+        {"envcheck", "packaging", "psutil", "tomli-w", "prometheus-client"},
+    ),
+    "a requirement whose marker does not hold is not followed": (
+        env(pkg("oldlib", "psutil; python_version < '3.8'")),
+        {"envcheck", "packaging", "psutil", "click", "tomli-w", "prometheus-client"},
+    ),
+    "envcheck required by another package is the model's": (
+        env(pkg("mlplatform", "envcheck")),
+        set(),
+    ),
+    "no envcheck: no footprint": (env(pkg("torch"), with_envcheck=False), set()),
+}
+
+
+@pytest.mark.parametrize("packages,tool", CASES.values(), ids=CASES.keys())
+def test_tool_packages(packages: Sequence[Package], tool: set[str]) -> None:
+    assert tool_packages(packages, MARKERS) == tool
+
+
+def test_requirement_names_are_canonical_and_skip_what_cannot_be_parsed() -> None:
+    p = pkg("x", "Tomli_W>=1", "not a requirement !!", "PyYAML; sys_platform == 'win32'")
+    assert requirement_names(p, MARKERS) == ["tomli-w"]
+
+
+def _fp(packages: Sequence[Package]) -> Fingerprint:
+    return Fingerprint(
+        packages=tuple(packages), python=PythonInfo(markers=MARKERS), sources={"packages": Source()}
+    )
+
+
+def test_tool_packages_are_never_reported_missing_but_the_models_are() -> None:
+    tool = tool_packages(env(pkg("torch", "packaging")), MARKERS)
+    lock = tuple(
+        Package(p.name, p.version, requires=p.requires, requested=p.requested, tool=p.name in tool)
+        for p in env(pkg("torch", "packaging"))
+    )
+    serving = [pkg("torch", "packaging"), pkg("packaging")]
+    assert compare(_fp(lock), _fp(serving)).findings == ()
+    without_shared = [pkg("torch", "packaging")]
+    found = [(f.id, f.subject) for f in compare(_fp(lock), _fp(without_shared)).findings]
+    assert found == [("package.missing", "packaging")]  # torch needs it: the model's, reported
+
+
+def test_a_lockfile_written_before_the_mark_gets_the_same_judgement() -> None:
+    """An older lockfile has no ``tool`` marks: its recorded requirements give the same footprint."""
+    unmarked = env(pkg("torch", "packaging"))
+    assert tool_names(_fp(unmarked)) == {"envcheck", "psutil", "click", "tomli-w", "prometheus-client"}
+    serving = [pkg("torch", "packaging"), pkg("packaging")]
+    assert compare(_fp(unmarked), _fp(serving)).findings == ()
