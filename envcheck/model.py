@@ -121,8 +121,18 @@ class Package:
     """Requires-Dist, verbatim."""
     shadowed: Tuple[str, ...] = ()
     """Versions of other installations of this name later on the path, which this one hides."""
+    tool: bool = False
+    """Present only because envcheck itself is installed: envcheck and the part of its requirement closure that
+    no other installed distribution requires and the user did not ask for (``envcheck.footprint``). Never
+    reported missing: a serving environment without envcheck lacks them, and the model never used them."""
     metadata_format: str = "dist-info"
     """``dist-info`` or ``egg-info``."""
+    editable_digest: str = ""
+    """For an editable install (direct_url ``dir_info.editable``): ``sha256:`` over the project folder's files,
+    bounded (``probe.editable_digest``), since no version pins that code. Empty otherwise."""
+    locations: Tuple[str, ...] = ()
+    """Only for a distribution that hides others (``shadowed``): the folder it was found in, then the folders of
+    the copies it hides, in path order."""
 
 
 @dataclass(frozen=True)
@@ -275,6 +285,9 @@ class Meta:
     """UTC, ISO 8601, seconds precision."""
     target: str = "local"
     """How the environment was read: ``local``, ``python:PATH``..."""
+    model_paths: Optional[str] = None
+    """What relative ``models`` paths are relative to: ``lockfile`` (its folder), or None, not written (the
+    working directory of the snapshot, as older lockfiles and ``snapshot -o -`` record them)."""
     digest: str = ""
     """``sha256:`` over the canonical form of everything else."""
 

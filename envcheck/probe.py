@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import re
+import stat
 import struct
 import subprocess
 import sys
@@ -536,6 +537,26 @@ def wheel_tags(libc_family: str, libc_version: str) -> Dict[str, str]:
     }
 
 
+def canonical_executable(executable: str) -> str:
+    """``executable`` under the first of ``python3``, ``python``, ``pythonX.Y`` in its folder that is the same
+    interpreter: the same file, or any of them in a virtual environment's ``bin`` (venv makes all three for its
+    interpreter, as links or as copies). The name an interpreter was started by (a console script's shebang says
+    ``python3``, a person types ``python``) is not part of the environment, and must not make two reads differ;
+    ``python3`` first, as the static readers of a tree (``targets.rootfs``) and the image targets look for it."""
+    if not executable:
+        return executable
+    folder = os.path.dirname(executable)
+    in_venv = os.path.isfile(os.path.join(os.path.dirname(folder), "pyvenv.cfg"))
+    for name in ("python3", "python", "python{}.{}".format(*sys.version_info[:2])):
+        candidate = os.path.join(folder, name)
+        try:
+            if (in_venv and os.path.isfile(candidate)) or os.path.samefile(candidate, executable):
+                return candidate
+        except OSError:
+            continue
+    return executable
+
+
 def collect_python(libc_family: str = "", libc_version: str = "") -> Tuple[Dict[str, Any], Dict[str, str]]:
     """The python section for this interpreter, and its source."""
     build_no, build_date = platform.python_build()
@@ -551,7 +572,7 @@ def collect_python(libc_family: str = "", libc_version: str = "") -> Tuple[Dict[
         "pointer_bits": struct.calcsize("P") * 8,
         "byteorder": sys.byteorder,
         "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
-        "executable": sys.executable,
+        "executable": canonical_executable(sys.executable),
         "prefix": sys.prefix,
         "base_prefix": base_prefix,
         "in_venv": sys.prefix != base_prefix,
@@ -711,6 +732,101 @@ def shown(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+#: Bounds of an editable project's digest: files hashed, and bytes read in all.
+EDITABLE_MAX_FILES = 2000
+EDITABLE_MAX_BYTES = 64 << 20
+#: The "text" read cap of ``tree.LIMITS``: a larger file would be refused, so it is hashed by its size only.
+_EDITABLE_FILE_CAP = 16 << 20
+#: Folders of a project that are not its code: version control, caches, virtual environments, build metadata.
+_EDITABLE_SKIP = frozenset(
+    ["__pycache__", "node_modules", "site-packages", "dist-packages", "build", "dist", "htmlcov", "wheelhouse"]
+)
+
+
+def file_url_path(url: str) -> Optional[str]:
+    """The local path of a ``file:`` URL (direct_url.json), or None for any other URL."""
+    if not url.startswith("file:"):
+        return None
+    from urllib.parse import unquote, urlsplit  # only for editable installs
+
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        return None
+    return unquote(parts.path) or None
+
+
+def _skip_folder(tree: Tree, path: str, name: str) -> bool:
+    if name.startswith(".") or name in _EDITABLE_SKIP or name.endswith((".egg-info", ".dist-info")):
+        return True
+    return tree.is_file(path + "/pyvenv.cfg")  # a virtual environment inside the project
+
+
+def editable_digest(folder: str, tree: Optional[Tree] = None) -> Tuple[str, str]:
+    """``sha256:`` over the files of an editable project (a folder of ``tree``): each file's path relative to the
+    folder and its content's SHA-256, in sorted order, skipping version control, caches, virtual environments and
+    bytecode; a file over the text read cap counts by its size. Bounded by ``EDITABLE_MAX_FILES`` files and
+    ``EDITABLE_MAX_BYTES`` bytes, so that the same tree always gives the same digest; returns (digest, why the
+    bound was hit or "").
+
+    Raises OSError when the folder cannot be listed."""
+    tree = tree or Tree("/")
+    root = folder.rstrip("/") or "/"
+    total = hashlib.sha256()
+    count = 0
+    spent = 0
+    bound = ""
+    pending = [(root, "")]  # type: List[Tuple[str, str]]
+    while pending and not bound:
+        path, rel = pending.pop()
+        try:
+            names = tree.listdir(path)
+        except OSError:
+            if path == root:
+                raise
+            total.update("{}/\0unreadable\n".format(rel).encode("utf-8", "surrogateescape"))
+            continue
+        folders = []  # type: List[Tuple[str, str]]
+        for name in names:
+            full, sub = path.rstrip("/") + "/" + name, (rel + "/" + name).lstrip("/")
+            try:
+                st = tree.stat(full, follow=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if not _skip_folder(tree, full, name):
+                    folders.append((full, sub))
+                continue
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            if count >= EDITABLE_MAX_FILES:
+                bound = "{} files".format(EDITABLE_MAX_FILES)
+                break
+            count += 1
+            if stat.S_ISLNK(st.st_mode):
+                try:
+                    entry = "link:" + tree.readlink(full)
+                except OSError:
+                    entry = "link"
+            elif not stat.S_ISREG(st.st_mode):
+                continue
+            elif st.st_size > _EDITABLE_FILE_CAP:  # data, not code (weights, a dataset): known by its size
+                entry = "size:{}".format(st.st_size)
+            elif spent + st.st_size > EDITABLE_MAX_BYTES:
+                bound = "{} bytes".format(EDITABLE_MAX_BYTES)
+                break
+            else:
+                try:
+                    data = tree.read(full, "text")
+                except OSError:
+                    entry = "unreadable"
+                else:
+                    spent += len(data)
+                    entry = hashlib.sha256(data).hexdigest()
+            total.update("{}\0{}\n".format(sub, entry).encode("utf-8", "surrogateescape"))
+        pending.extend(reversed(folders))  # depth first, in sorted order
+    return "sha256:" + total.hexdigest(), bound
+
+
 def read_distribution(meta_dir: str, tree: Optional[Tree] = None) -> Tuple[Dict[str, Any], List[str]]:
     """One installed distribution from its .dist-info or .egg-info folder (a path of ``tree``); also the files
     its RECORD lists.
@@ -748,6 +864,12 @@ def read_distribution(meta_dir: str, tree: Optional[Tree] = None) -> Tuple[Dict[
                 dist["direct_url"] = parse_direct_url(meta_dir_files["direct_url.json"].decode("utf-8"))
             except (ValueError, RecursionError):
                 dist["direct_url"] = {"kind": "unreadable"}
+            project = file_url_path(dist["direct_url"].get("url", ""))
+            if dist["direct_url"].get("kind") == "editable" and project:
+                with contextlib.suppress(OSError):
+                    dist["editable_digest"], bound = editable_digest(project, tree)
+                    if bound:
+                        dist["_bound"] = bound
         if "RECORD" in meta_dir_files:
             record = meta_dir_files["RECORD"]
             dist["record_digest"] = record_digest(record)
@@ -771,14 +893,28 @@ def search_path(path: Optional[List[str]] = None, tree: Optional[Tree] = None) -
     running interpreter), or ``path`` (folders of ``tree``), those that are folders."""
     tree = tree or Tree("/")
     entries = list(sys.path if path is None else path)
-    cwd = os.getcwd() if tree.native else None
+    skip = [os.getcwd()] if tree.native else []
+    if path is None:
+        skip += script_folder()
     out = []  # type: List[str]
     for entry in entries:
-        if not entry or (cwd is not None and os.path.abspath(entry) == cwd):
+        if not entry or (tree.native and os.path.abspath(entry) in skip):
             continue
         if entry not in out and tree.is_dir(entry):
             out.append(entry)
     return out
+
+
+def script_folder() -> List[str]:
+    """The folder Python put first on sys.path for the program it runs (``python train.py``, a console script
+    such as ``envcheck`` in ``VENV/bin``): the program's, not the environment's, and absent when the same
+    environment is read as ``python -m`` or from outside. Empty when sys.path[0] is something else."""
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not script or not sys.path or not sys.path[0] or getattr(sys.flags, "safe_path", False):
+        return []
+    first = os.path.abspath(sys.path[0])
+    folders = (os.path.dirname(os.path.abspath(script)), os.path.dirname(os.path.realpath(script)))
+    return [first] if first in folders else []
 
 
 def collect_packages(
@@ -793,6 +929,7 @@ def collect_packages(
     found = {}  # type: Dict[str, Dict[str, Any]]
     files_by_name = {}  # type: Dict[str, Tuple[str, List[str]]]
     problems = []  # type: List[str]
+    bounded = []  # type: List[str]
     folders = search_path(path, tree)
     for folder in folders:
         try:
@@ -810,13 +947,19 @@ def collect_packages(
                 problems.append("{}: {}".format(shown(entry), getattr(e, "strerror", None) or e))
                 continue
             name = dist["name"]
+            bound = dist.pop("_bound", "")
             if name in found:
                 found[name].setdefault("shadowed", []).append(dist["version"])
+                found[name].setdefault("locations", [files_by_name[name][0]]).append(folder)
                 continue
+            if bound:
+                bounded.append("{} ({})".format(name, bound))
             found[name] = dist
             files_by_name[name] = (folder, files)
     packages = [found[name] for name in sorted(found)]
     detail = "dist-info and egg-info in {} sys.path folders".format(len(folders))
+    if bounded:
+        detail += "; editable digest bounded (first files only): " + ", ".join(bounded)
     if problems:
         detail += "; skipped " + "; ".join(problems[:5]) + ("" if len(problems) <= 5 else "; ...")
     return packages, {"status": "ok", "detail": detail}, files_by_name
@@ -1047,8 +1190,19 @@ def timezone_info(tree: Optional[Tree] = None, environ: Optional[Mapping[str, st
 # --- all of it --------------------------------------------------------------------------------------------------
 
 
-def probe(path: Optional[List[str]] = None, extra_env: Iterable[str] = (), root: str = "/") -> Dict[str, Any]:
-    """Everything this module reads, as one JSON-ready object shaped like the fingerprint's sections."""
+def probe(
+    path: Optional[List[str]] = None,
+    extra_env: Iterable[str] = (),
+    root: str = "/",
+    environ: Optional[Mapping[str, str]] = None,
+    pythonpath: Optional[List[str]] = None,
+) -> Dict[str, Any]:
+    """Everything this module reads, as one JSON-ready object shaped like the fingerprint's sections.
+
+    ``environ`` is the environment to record (default ``os.environ``: the Python API passes the one its process
+    was launched with). ``pythonpath`` is the PYTHONPATH of whoever asked (absolute folders), put first on the
+    search path as the interpreter would: an interpreter run isolated (``-I``) ignores its own variable."""
+    environ = os.environ if environ is None else environ
     tree = Tree(root)
     sources = {}  # type: Dict[str, Dict[str, str]]
     out = {"probe": PROBE_VERSION, "sources": sources}  # type: Dict[str, Any]
@@ -1066,9 +1220,13 @@ def probe(path: Optional[List[str]] = None, extra_env: Iterable[str] = (), root:
         path = site_path(tree)
         out["python"].update(_venv_prefixes())
         sources["python"]["detail"] += "; run without site (-S): site folders and .pth lines read, never run"
+    if pythonpath:
+        path = list(pythonpath) + [p for p in (sys.path if path is None else path) if p not in pythonpath]
     try:
         packages, sources["packages"], files_by_name = collect_packages(path, tree)
         out["packages"] = packages
+        if pythonpath:
+            sources["packages"]["detail"] += "; the caller's PYTHONPATH ({} entries) first".format(len(pythonpath))
     except Exception as e:
         out["packages"], files_by_name = [], {}
         sources["packages"] = {"status": "unavailable", "detail": _describe(e)}
@@ -1080,8 +1238,8 @@ def probe(path: Optional[List[str]] = None, extra_env: Iterable[str] = (), root:
     except Exception as e:
         out["native"] = {}
         sources["native"] = {"status": "unavailable", "detail": _describe(e)}
-    env = select_env(os.environ, extra_env)
-    env.update(timezone_info(tree))
+    env = select_env(environ, extra_env)
+    env.update(timezone_info(tree, environ))
     out["env"] = env
     sources["env"] = {"status": "ok", "detail": "allow-listed environment variables, /etc/localtime"}
     refused = sources_entry([tree])
@@ -1192,20 +1350,24 @@ def _describe(e: BaseException) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``python probe.py [--env NAME]... [--path-json B64]``: print the probe's JSON on stdout."""
+    """``python probe.py [--env NAME]... [--path-json B64] [--pythonpath-json B64]``: print the probe's JSON on
+    stdout. ``--pythonpath-json``: the caller's PYTHONPATH folders, which an isolated (``-I``) run ignores."""
     args = list(sys.argv[1:] if argv is None else argv)
     extra = []
     path = None
+    pythonpath = None
     while args:
         arg = args.pop(0)
         if arg == "--env" and args:
             extra.append(args.pop(0))
         elif arg == "--path-json" and args:
             path = json.loads(base64.b64decode(args.pop(0)).decode("utf-8"))
+        elif arg == "--pythonpath-json" and args:
+            pythonpath = json.loads(base64.b64decode(args.pop(0)).decode("utf-8"))
         else:
             sys.stderr.write("envcheck probe: unknown argument {!r}\n".format(arg))
             return 2
-    json.dump(probe(path, extra), sys.stdout, sort_keys=True)
+    json.dump(probe(path, extra, pythonpath=pythonpath), sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
     return 0
 

@@ -165,6 +165,8 @@ def package(draw: st.DrawFn, name: Optional[str] = None) -> Package:
         requires=draw(_tuple(requires_line, 3)),
         shadowed=draw(_tuple(version, 2)),
         metadata_format=draw(st.sampled_from(["dist-info", "egg-info"])),
+        editable_digest=draw(digest),
+        locations=draw(_tuple(st.sampled_from(["/venv/lib/python3.12/site-packages", "/usr/lib/python3"]), 3)),
     )
 
 

@@ -205,7 +205,14 @@ def test_shadowed_duplicate_is_recorded(tmp_path: Path) -> None:
     make_dist_info(second, "foo-bar", "1.0")
     packages, _, _ = probe.collect_packages([str(first), str(second)])
     assert packages == [
-        {"name": "foo-bar", "version": "2.0", "requested": False, "requires": [], "shadowed": ["1.0"]}
+        {
+            "name": "foo-bar",
+            "version": "2.0",
+            "requested": False,
+            "requires": [],
+            "shadowed": ["1.0"],
+            "locations": [str(first), str(second)],  # where the winner and the hidden copy lie
+        }
     ]
 
 

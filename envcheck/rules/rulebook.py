@@ -176,6 +176,18 @@ RULES: Tuple[Rule, ...] = (
         _PIN,
     ),
     Rule(
+        "package.version.numpy2",
+        "packages",
+        risks=AP,
+        probability=4,
+        impact=4,
+        message="numpy: then {expected}, now {actual} — across the numpy 1 -> 2 boundary: extension modules built "
+        'against numpy 1.x fail at import ("numpy.dtype size changed, may indicate binary incompatibility"), and '
+        "numpy 2's scalar promotion rules (NEP 50) change the dtype, and so the numbers, of mixed operations",
+        remedy="pip install 'numpy=={expected}', or upgrade every compiled numpy dependent to a release built for "
+        "numpy 2 and re-verify the model",
+    ),
+    Rule(
         "package.version.minor.numeric",
         "packages",
         P,
@@ -234,6 +246,27 @@ RULES: Tuple[Rule, ...] = (
         "reinstall the GPU build: {fix}",
     ),
     Rule(
+        "package.build.files",
+        "packages",
+        risks=P,
+        probability=3,
+        impact=3,
+        message="{subject}: same version, other files: then {expected}, now {actual} — a pure-Python package "
+        "whose files differ (patched, or built from other sources)",
+        remedy="reinstall the files the model was verified with: {fix}",
+    ),
+    Rule(
+        "package.editable.changed",
+        "packages",
+        risks=AP,
+        probability=3,
+        impact=3,
+        message="{subject}: an editable install whose files changed: then {expected}, now {actual} — no version "
+        "pins its code, which is read from {folder} at import",
+        remedy="check out the commit of {subject} the model was verified with, or take a new snapshot once the "
+        "model is re-verified with this code",
+    ),
+    Rule(
         "package.source",
         "packages",
         P,
@@ -251,6 +284,16 @@ RULES: Tuple[Rule, ...] = (
         1,
         "{subject}: not in the lockfile, now {actual} — an extra package can shadow or patch others",
         "pip uninstall {subject}, or take a new snapshot if it belongs",
+    ),
+    Rule(
+        "package.extra.changes_results",
+        "packages",
+        risks=P,
+        probability=3,
+        impact=2,
+        message="{subject} {actual}: not in the lockfile, and {host} {host_version} picks it up on its own — "
+        "{why} ({source}), so results can differ from the verified ones",
+        remedy="pip uninstall {subject}, or re-verify the model with it and take a new snapshot",
     ),
     # --- environment self-checks (check only) ---
     Rule(
@@ -282,14 +325,27 @@ RULES: Tuple[Rule, ...] = (
         "pip install '{requirement}', or a release of {subject} built for numpy 2",
     ),
     Rule(
+        "package.numpy2.dependent",
+        "packages",
+        risks=A,
+        probability=4,
+        impact=4,
+        message="{subject} {actual} was built against numpy 1.x, and numpy {numpy} is installed — its extension "
+        'modules fail at import ("numpy.dtype size changed, may indicate binary incompatibility") or at their '
+        "first call into numpy; the first {subject} built for numpy 2 is {ready} ({source})",
+        remedy="pip install '{subject}>={ready}', or pip install 'numpy<2' if the model was verified with "
+        "numpy 1.x",
+    ),
+    Rule(
         "package.shadowed",
         "packages",
         AP,
         3,
         3,
-        "{subject}: installed twice on the path ({actual} wins over {shadowed}) — which one is imported depends "
+        "{subject}: installed twice on the path ({winner} wins over {shadowed}) — which one is imported depends "
         "on sys.path order",
-        "pip uninstall the copy you do not want; keep one {subject}",
+        "remove the copy you do not want (pip uninstall with the interpreter whose folder holds it); keep one "
+        "{subject}",
     ),
     Rule(
         "package.wheel.unsupported",
@@ -304,89 +360,89 @@ RULES: Tuple[Rule, ...] = (
     Rule(
         "native.blas.vendor",
         "native",
-        P,
-        3,
-        3,
-        "BLAS: then {expected}, now {actual} — different vendors sum in different orders and pick different "
-        "kernels: results differ in the last bits, sometimes more",
-        "install the packages that ship {expected} (e.g. the same numpy/scipy/torch builds)",
+        risks=P,
+        probability=3,
+        impact=3,
+        message="BLAS: then {expected}, now {actual} — different vendors sum in different orders and pick "
+        "different kernels: results differ in the last bits, sometimes more",
+        remedy="install the packages that ship {expected} (e.g. the same numpy/scipy/torch builds)",
     ),
     Rule(
         "native.blas.version",
         "native",
-        P,
-        2,
-        2,
-        "{subject}: then {expected}, now {actual} — a new BLAS release changes kernels",
-        _REBUILD,
+        risks=P,
+        probability=2,
+        impact=2,
+        message="{subject}: then {expected}, now {actual} — a new BLAS release changes kernels",
+        remedy=_REBUILD,
     ),
     Rule(
         "native.blas.kernels",
         "native",
-        P,
-        3,
-        2,
-        "{subject}: kernels then {expected}, now {actual} — the library picked other kernels for this CPU (or for "
-        "OPENBLAS_CORETYPE): blocking and FMA use differ, so results differ in the last bits",
-        "set OPENBLAS_CORETYPE={expected} in the serving environment to pin the kernels, or serve on a CPU of the "
-        "training machine's generation",
+        risks=P,
+        probability=3,
+        impact=2,
+        message="{subject}: kernels then {expected}, now {actual} — the library picked other kernels for this "
+        "CPU (or for OPENBLAS_CORETYPE): blocking and FMA use differ, so results differ in the last bits",
+        remedy="set OPENBLAS_CORETYPE={expected} in the serving environment to pin the kernels, or serve on a "
+        "CPU of the training machine's generation",
     ),
     Rule(
         "native.openmp.vendor",
         "native",
-        P,
-        2,
-        2,
-        "OpenMP runtime: then {expected}, now {actual} — thread scheduling and reductions differ",
-        _REBUILD,
+        risks=P,
+        probability=2,
+        impact=2,
+        message="OpenMP runtime: then {expected}, now {actual} — thread scheduling and reductions differ",
+        remedy=_REBUILD,
     ),
     # --- cpu and memory ---
     Rule(
         "cpu.isa.required",
         "cpu",
-        A,
-        5,
-        5,
-        "{subject} needs {needed} (its baseline: {expected}), this CPU is {actual} — importing it fails (numpy "
-        "refuses to load; other builds stop with an illegal instruction)",
-        "serve on a CPU with {needed}, or install a build of {subject} made for this CPU",
+        risks=A,
+        probability=5,
+        impact=5,
+        message="{subject} needs {needed} (its baseline: {expected}), this CPU is {actual} — importing it fails "
+        "(numpy refuses to load; other builds stop with an illegal instruction)",
+        remedy="serve on a CPU with {needed}, or install a build of {subject} made for this CPU",
     ),
     Rule(
         "cpu.isa.lost",
         "cpu",
-        P,
-        3,
-        2,
-        "CPU features lost: {lost} (then {expected}, now {actual}) — {kernels}libraries dispatch to other SIMD "
-        "kernels and results differ in the last bits",
-        "serve on a CPU of the training machine's generation",
+        risks=P,
+        probability=3,
+        impact=2,
+        message="CPU features lost: {lost} (then {expected}, now {actual}) — {kernels}libraries dispatch to "
+        "other SIMD kernels and results differ in the last bits",
+        remedy="serve on a CPU of the training machine's generation",
     ),
     Rule(
         "cpu.vendor",
         "cpu",
-        P,
-        2,
-        3,
-        "CPU vendor: then {expected}, now {actual} — {libs}different code paths on each vendor",
-        "serve on {expected} CPUs; set MKL_CBWR=COMPATIBLE for reproducible MKL results",
+        risks=P,
+        probability=2,
+        impact=3,
+        message="CPU vendor: then {expected}, now {actual} — {libs}different code paths on each vendor",
+        remedy="serve on {expected} CPUs; set MKL_CBWR=COMPATIBLE for reproducible MKL results",
     ),
     Rule(
         "cpu.model",
         "cpu",
-        P,
-        1,
-        2,
-        "CPU model: then {expected}, now {actual} — other cache sizes and kernels",
-        "usually nothing",
+        risks=P,
+        probability=1,
+        impact=2,
+        message="CPU model: then {expected}, now {actual} — other cache sizes and kernels",
+        remedy="usually nothing",
     ),
     Rule(
         "cpu.count",
         "cpu",
-        A,
-        2,
-        2,
-        "usable CPUs: then {expected}, now {actual} — slower inference; latency budgets may be missed",
-        "give the container {expected_count} CPUs",
+        risks=A,
+        probability=2,
+        impact=2,
+        message="usable CPUs: then {expected}, now {actual} — slower inference; latency budgets may be missed",
+        remedy="give the container {expected_count} CPUs",
     ),
     Rule(
         "memory.limit",
@@ -402,134 +458,149 @@ RULES: Tuple[Rule, ...] = (
     Rule(
         "gpu.missing",
         "gpu",
-        AP,
-        4,
-        5,
-        "GPU: then {expected}, now none ({actual}) — CUDA models fail to load, or frameworks silently fall back "
-        "to the CPU: slower, and other numerics",
-        "schedule the pod on a GPU node and expose the device "
-        "(nvidia container runtime, resources.limits nvidia.com/gpu)",
+        risks=AP,
+        probability=4,
+        impact=5,
+        message="GPU: then {expected}, now none ({actual}) — CUDA models fail to load, or frameworks silently "
+        "fall back to the CPU: slower, and other numerics",
+        remedy="schedule the pod on a GPU node and expose the device (nvidia container runtime, resources.limits "
+        "nvidia.com/gpu)",
     ),
     Rule(
         "gpu.model",
         "gpu",
-        P,
-        3,
-        3,
-        "GPU: then {expected}, now {actual} — other architecture: TF32/bf16 paths and cuBLAS heuristics change "
-        "results",
-        "serve on {expected}, or re-verify the model on {actual}",
+        risks=P,
+        probability=3,
+        impact=3,
+        message="GPU: then {expected}, now {actual} — other architecture: TF32/bf16 paths and cuBLAS heuristics "
+        "change results",
+        remedy="serve on {expected}, or re-verify the model on {actual}",
     ),
     Rule(
         "gpu.count",
         "gpu",
-        A,
-        3,
-        3,
-        "GPUs: then {expected}, now {actual} — a model sharded across devices will not fit",
-        "give the pod {expected} GPUs",
+        risks=A,
+        probability=3,
+        impact=3,
+        message="GPUs: then {expected}, now {actual} — a model sharded across devices will not fit",
+        remedy="give the pod {expected} GPUs",
     ),
     Rule(
         "gpu.memory",
         "gpu",
-        A,
-        3,
-        3,
-        "GPU memory: then {expected}, now {actual} — large models or batches run out of memory",
-        "serve on a GPU with at least {expected}",
+        risks=A,
+        probability=3,
+        impact=3,
+        message="GPU memory: then {expected}, now {actual} — large models or batches run out of memory",
+        remedy="serve on a GPU with at least {expected}",
     ),
     Rule(
         "gpu.mig",
         "gpu",
-        A,
-        3,
-        3,
-        "MIG mode: then {expected}, now {actual} — a MIG slice has a fraction of the memory and SMs",
-        "serve on a GPU with MIG {expected}",
+        risks=A,
+        probability=3,
+        impact=3,
+        message="MIG mode: then {expected}, now {actual} — a MIG slice has a fraction of the memory and SMs",
+        remedy="serve on a GPU with MIG {expected}",
     ),
     Rule(
         "gpu.driver.too_old",
         "gpu",
-        A,
-        5,
-        5,
-        "driver {actual} is older than CUDA {cuda} needs (>= {needed}), {origin} — CUDA initialisation fails "
-        "(driver too old / no kernel image)",
-        "upgrade the node's driver to >= {needed}, or {downgrade}",
+        risks=A,
+        probability=5,
+        impact=5,
+        message="driver {actual} is older than CUDA {cuda} needs (>= {needed}), {origin} — CUDA initialisation "
+        "fails (driver too old / no kernel image)",
+        remedy="upgrade the node's driver to >= {needed}, or {downgrade}",
+    ),
+    Rule(
+        "gpu.driver.forward_compat",
+        "gpu",
+        risks=A,
+        probability=2,
+        impact=4,
+        message="driver {actual} is older than CUDA {cuda} needs (>= {needed}), {origin}; the image's CUDA "
+        "forward-compatibility libraries serve it — it runs only where the container toolkit loads them "
+        "(enable-cuda-compat) on a data-center GPU",
+        remedy="upgrade the node's driver to >= {needed}, or make sure the node's NVIDIA container toolkit "
+        "loads the image's cuda-compat libraries",
     ),
     Rule(
         "gpu.driver.minor_compat",
         "gpu",
-        A,
-        2,
-        4,
-        "driver {actual} supports CUDA {driver_cuda}, older than the CUDA {cuda} runtime {origin} — it runs in "
-        "minor-version compatibility: features newer than {driver_cuda} are missing and PTX from the newer "
-        "toolkit does not JIT (CUDA_ERROR_UNSUPPORTED_PTX_VERSION: Triton/torch.compile kernels, GPUs without "
-        "native code in the build)",
-        "upgrade the node's driver to a branch that supports CUDA {cuda}, or {downgrade}",
+        risks=A,
+        probability=2,
+        impact=4,
+        message="driver {actual} supports CUDA {driver_cuda}, older than the CUDA {cuda} runtime {origin} — it "
+        "runs in minor-version compatibility: features newer than {driver_cuda} are missing and PTX from the "
+        "newer toolkit does not JIT (CUDA_ERROR_UNSUPPORTED_PTX_VERSION: Triton/torch.compile kernels, GPUs "
+        "without native code in the build)",
+        remedy="upgrade the node's driver to a branch that supports CUDA {cuda}, or {downgrade}",
     ),
     Rule(
         "gpu.arch.unsupported",
         "gpu",
-        A,
-        5,
-        5,
-        "{subject}: the GPU's compute capability {actual} is not among the architectures {package} was built for "
-        '({archs}) — CUDA kernels fail with "no kernel image is available for execution on the device"',
-        "install a {package} build that includes sm_{cc_digits} (e.g. another CUDA variant), or serve on a GPU "
-        "with compute capability {expected}",
+        risks=A,
+        probability=5,
+        impact=5,
+        message="{subject}: none of the GPU code it was built with ({archs}) runs on this GPU's compute "
+        "capability {actual} (cubins run on later minors of their own major only, PTX on its own and newer GPUs) "
+        '— CUDA kernels fail with "no kernel image is available for execution on the device"',
+        remedy="install a {package} build that includes sm_{cc_digits} (e.g. another CUDA variant), or serve on "
+        "a GPU that the build covers (e.g. compute capability {expected})",
     ),
     Rule(
         "gpu.require.unmet",
         "gpu",
-        A,
-        5,
-        4,
-        "{subject}: the image requires {expected}, the node has {actual} — the NVIDIA container runtime refuses "
-        "to start the container",
-        "run on a node whose driver satisfies {expected}, or rebuild the image on a CUDA base that fits "
+        risks=A,
+        probability=5,
+        impact=4,
+        message="{subject}: the image requires {expected}, the node has {actual} — the NVIDIA container runtime "
+        "refuses to start the container",
+        remedy="run on a node whose driver satisfies {expected}, or rebuild the image on a CUDA base that fits "
         "the driver",
     ),
     Rule(
         "gpu.require.disabled",
         "gpu",
-        A,
-        2,
-        3,
-        "NVIDIA_DISABLE_REQUIRE: then {expected}, now {actual} — the container runtime no longer checks the "
-        "image's CUDA requirement against the driver, so a mismatch fails later, inside the model",
-        "unset NVIDIA_DISABLE_REQUIRE and let the runtime check NVIDIA_REQUIRE_CUDA",
+        risks=A,
+        probability=2,
+        impact=3,
+        message="NVIDIA_DISABLE_REQUIRE: then {expected}, now {actual} — the container runtime no longer checks "
+        "the image's CUDA requirement against the driver, so a mismatch fails later, inside the model",
+        remedy="unset NVIDIA_DISABLE_REQUIRE and let the runtime check NVIDIA_REQUIRE_CUDA",
     ),
     Rule(
         "native.blas.duplicate",
         "native",
-        P,
-        3,
-        2,
-        "{subject}: {count} different builds loaded in one process ({actual}) — each library computes with its "
-        "own kernels and thread pool: results depend on which one a call reaches, and threads oversubscribe",
-        "align the packages on one BLAS (the same numpy/scipy wheels' OpenBLAS), or limit threads with "
+        risks=P,
+        probability=3,
+        impact=2,
+        message="{subject}: {count} different builds loaded in one process ({actual}) — each library computes "
+        "with its own kernels and thread pool: results depend on which one a call reaches, and threads "
+        "oversubscribe",
+        remedy="align the packages on one BLAS (the same numpy/scipy wheels' OpenBLAS), or limit threads with "
         "threadpoolctl",
     ),
     Rule(
         "native.loaded.mismatch",
         "native",
-        AP,
-        3,
-        3,
-        "{subject}: the process loaded {actual}, but the installed package ships {expected} — another copy on the "
-        "library path (system folder, LD_LIBRARY_PATH) wins over the wheel's",
-        "remove the other copy from the library path, or set LD_LIBRARY_PATH so that the wheel's library loads",
+        risks=AP,
+        probability=3,
+        impact=3,
+        message="{subject}: the process loaded {actual}, but the installed package ships {expected} — another "
+        "copy on the library path (system folder, LD_LIBRARY_PATH) wins over the wheel's",
+        remedy="remove the other copy from the library path, or set LD_LIBRARY_PATH so that the wheel's library "
+        "loads",
     ),
     Rule(
         "gpu.driver.version",
         "gpu",
-        P,
-        1,
-        2,
-        "GPU driver: then {expected}, now {actual} — new drivers can change JIT-compiled kernels",
-        "pin the node's driver to {expected} for identical results",
+        risks=P,
+        probability=1,
+        impact=2,
+        message="GPU driver: then {expected}, now {actual} — new drivers can change JIT-compiled kernels",
+        remedy="pin the node's driver to {expected} for identical results",
     ),
     # --- env ---
     Rule(
@@ -539,7 +610,7 @@ RULES: Tuple[Rule, ...] = (
         3,
         2,
         "{subject}: then {expected}, now {actual} — {effect}",
-        "set {subject}={expected_raw} in the serving environment",
+        "{fix} in the serving environment",
     ),
     Rule(
         "env.numpy.baseline_disabled",
@@ -559,7 +630,7 @@ RULES: Tuple[Rule, ...] = (
         2,
         "{subject}: then {expected}, now {actual} — the number of threads changes the order of parallel "
         "reductions, so sums differ in the last bits (and latency changes)",
-        "set {subject}={expected_raw}",
+        "{fix} in the serving environment",
     ),
     Rule(
         "env.locale",
@@ -568,7 +639,7 @@ RULES: Tuple[Rule, ...] = (
         3,
         3,
         "{subject}: then {expected}, now {actual} — dates, string sorting and text features depend on it",
-        "set {subject}={expected_raw} in the serving environment",
+        "{fix} in the serving environment",
     ),
     Rule(
         "env.tzdata",
@@ -586,7 +657,37 @@ RULES: Tuple[Rule, ...] = (
         3,
         3,
         "{subject}: then {expected}, now {actual} — it selects which accelerators the model sees",
-        "set {subject}={expected_raw}",
+        "{fix} in the serving environment",
+    ),
+    Rule(
+        "env.device.hidden",
+        "env",
+        A,
+        probability=4,
+        impact=5,
+        message="{subject}: then {expected}, now {actual} — {why}, so the program sees no GPU where the "
+        "lockfile's saw {seen}: CUDA models fail to load, or frameworks silently run on the CPU",
+        remedy="{fix} in the serving environment",
+    ),
+    Rule(
+        "env.device.fewer",
+        "env",
+        A,
+        probability=3,
+        impact=3,
+        message="{subject}: then {expected}, now {actual} — the program sees {now_seen} GPU(s), the lockfile's "
+        "saw {seen}: a model sharded across devices will not fit",
+        remedy="{fix} in the serving environment",
+    ),
+    Rule(
+        "env.unused",
+        "env",
+        P,
+        probability=1,
+        impact=2,
+        message="{subject}: then {expected}, now {actual} — it configures {library}, which is not installed here, "
+        "so it changes nothing for this environment",
+        remedy="nothing needed; {fix} to match the lockfile exactly",
     ),
     Rule(
         "env.other",
@@ -595,7 +696,7 @@ RULES: Tuple[Rule, ...] = (
         2,
         2,
         "{subject}: then {expected}, now {actual} — a variable you asked envcheck to track",
-        "set {subject}={expected_raw}",
+        "{fix} in the serving environment",
     ),
     # --- models ---
     Rule(

@@ -11,13 +11,12 @@ from typing import Dict, Iterator, Optional
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from envcheck.model import Fingerprint
 from envcheck.rules.environment import numpy_baseline_disabled
 from envcheck.rules.hardware import driver_minor_compat, driver_too_old, isa_required
 from envcheck.rules.interface import Change
-from envcheck.rules.packages import parse_version
+from envcheck.rules.packages import numpy2_boundary, numpy2_dependents, parse_version
 from envcheck.rules.platform import glibc_needed
 from envcheck.rules.runtime import arch_unsupported, loaded_mismatch
 
@@ -25,10 +24,8 @@ from envcheck.rules.runtime import arch_unsupported, loaded_mismatch
 def self_check(fp: Fingerprint) -> Iterator[Change]:
     """Everything wrong with ``fp`` on its own."""
     yield from unmet_requirements(fp)
-    for pkg in fp.packages:
-        if pkg.shadowed:
-            fields = {"shadowed": ", ".join(pkg.shadowed)}
-            yield Change("package.shadowed", pkg.name, "", pkg.version, fields, package=pkg.name)
+    yield from numpy2_dependents(fp)
+    yield from shadowed(fp)
     yield from unsupported_wheels(fp)
     yield from driver_too_old(fp)
     yield from driver_minor_compat(fp)
@@ -36,6 +33,19 @@ def self_check(fp: Fingerprint) -> Iterator[Change]:
     yield from numpy_baseline_disabled(fp)
     yield from arch_unsupported(fp)
     yield from loaded_mismatch(fp)
+
+
+def shadowed(fp: Fingerprint) -> Iterator[Change]:
+    """Distributions installed twice on the path: the finding names the copy that wins and the ones it hides,
+    with their folders where the snapshot recorded them."""
+    for pkg in fp.packages:
+        if not pkg.shadowed:
+            continue
+        where = list(pkg.locations) if len(pkg.locations) == len(pkg.shadowed) + 1 else []
+        winner = f"{pkg.version} in {where[0]}" if where else pkg.version
+        hidden = [f"{v} in {w}" for v, w in zip(pkg.shadowed, where[1:])] if where else list(pkg.shadowed)
+        fields = {"winner": winner, "shadowed": ", ".join(hidden)}
+        yield Change("package.shadowed", pkg.name, "", pkg.version, fields, package=pkg.name)
 
 
 def _marker_ok(marker: Optional[Marker], env: Dict[str, str]) -> bool:
@@ -70,22 +80,10 @@ def unmet_requirements(fp: Fingerprint) -> Iterator[Change]:
             version = parse_version(dep.version)
             if req.specifier and version is not None and not req.specifier.contains(version, prereleases=True):
                 fields = {"requirement": text, "dependency": dep.name}
-                rule = "package.requirement.numpy2" if _numpy2_boundary(dep.name, version, req) else None
+                rule = "package.requirement.numpy2" if numpy2_boundary(dep.name, version, req) else None
                 yield Change(
                     rule or "package.requirement.conflict", pkg.name, "", dep.version, fields, pkg.name, text
                 )
-
-
-#: numpy 1.x releases a requirement is tested against: one of them allowed, 2.x installed, is the 1 -> 2 boundary.
-_NUMPY1 = tuple(Version(v) for v in ("1.26.4", "1.25.2", "1.24.4", "1.23.5", "1.22.4", "1.21.6"))
-
-
-def _numpy2_boundary(dependency: str, installed: Version, req: Requirement) -> bool:
-    """The requirement wants numpy 1.x and numpy 2 (or later) is installed: the dependent was built against
-    numpy 1's ABI, and its extension modules fail at import under numpy 2 ("numpy.dtype size changed")."""
-    if dependency != "numpy" or installed.major < 2:
-        return False
-    return any(req.specifier.contains(v, prereleases=True) for v in _NUMPY1)
 
 
 _PY = re.compile(r"^(cp|pp|py)(\d)(\d*)$")

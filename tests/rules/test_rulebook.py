@@ -72,6 +72,11 @@ def env(**variables: str) -> Mutation:
     return go
 
 
+def env_set(**variables: str) -> Mutation:
+    """Like ``env``, but an empty value stays set, and empty (``CUDA_VISIBLE_DEVICES=""`` hides every GPU)."""
+    return lambda fp: r(fp, env=dataclasses.replace(fp.env, variables={**fp.env.variables, **variables}))
+
+
 def gpu(**changes: object) -> Mutation:
     def go(fp: Fingerprint) -> Fingerprint:
         devices = tuple(dataclasses.replace(d, **changes) for d in fp.gpu.devices)  # type: ignore[arg-type]
@@ -188,14 +193,50 @@ CASES: List[Tuple[str, Mutation, Policy, bool, set]] = [
     ),
     ("pkg-local-label", package("torch", version="2.11.0+cu130"), Policy(), False, {("package.build", "torch")}),
     (
-        "pkg-source",
+        "pkg-source",  # no RECORD digest to tell the files apart: the source is all there is to go on
+        package(
+            "six",
+            record_digest="",
+            direct_url=DirectUrl(url="https://git.example.com/six.git", kind="vcs", vcs="git", commit_id="abc123"),
+        ),
+        Policy(),
+        False,
+        {("package.source", "six")},
+    ),
+    (
+        "pkg-source-same-bytes",  # another source, the same RECORD digest: the same files, nothing to report
         package(
             "six",
             direct_url=DirectUrl(url="https://git.example.com/six.git", kind="vcs", vcs="git", commit_id="abc123"),
         ),
         Policy(),
         False,
-        {("package.source", "six")},
+        set(),
+    ),
+    (
+        "pkg-source-other-bytes",  # another source and other files: one finding, a build change of a pure package
+        package(
+            "six",
+            record_digest="sha256:" + "1" * 64,
+            direct_url=DirectUrl(url="file:///wheels/six-1.17.0-py2.py3-none-any.whl", kind="archive"),
+        ),
+        Policy(),
+        False,
+        {("package.build.files", "six")},
+    ),
+    (
+        "pkg-extra-changes-results",  # bottleneck beside pandas: pandas computes nan-reductions with it
+        adding(Package("bottleneck", "1.4.2", wheel_tags=("cp312-cp312-manylinux_2_17_x86_64",))),
+        Policy(),
+        False,
+        {("package.extra.changes_results", "bottleneck")},
+    ),
+    (
+        "numpy2-dependent",  # numpy 2 installed, h5py older than its first release built for numpy 2
+        package("h5py", version="3.10.0"),
+        Policy(),
+        True,
+        {("package.version.minor", "h5py"), ("package.numpy2.dependent", "h5py")},
     ),
     ("pkg-extra-hidden", adding(Package("left-pad", "1.0")), Policy(), False, set()),
     (
@@ -353,6 +394,28 @@ CASES: List[Tuple[str, Mutation, Policy, bool, set]] = [
         {("gpu.model", "gpu")},
     ),
     (
+        "gpu-cc-8.9-runs-sm_86-cubins",  # an L4 with the cu130 torch: other numerics, no missing kernels
+        gpu(name="NVIDIA L4", compute_capability="8.9", memory_total_bytes=24152899584),
+        Policy(),
+        False,
+        {("gpu.model", "gpu"), ("gpu.memory", "gpu")},
+    ),
+    (
+        "gpu-same-cc-other-sku",  # same compute capability, same kernels: only the memory can matter
+        gpu(name="NVIDIA H100 80GB HBM3", memory_total_bytes=85520809984),
+        Policy(),
+        False,
+        {("gpu.memory", "gpu")},
+    ),
+    (
+        "gpu-same-cc-more-memory",
+        gpu(name="NVIDIA GH200 144G HBM3e", memory_total_bytes=154618822656),
+        Policy(),
+        False,
+        set(),
+    ),
+    ("gpu-no-mig-support", gpu(mig_mode="N/A"), Policy(), False, set()),  # N/A and Disabled: the whole GPU
+    (
         "blas-duplicate",
         lambda fp: r(
             fp,
@@ -389,11 +452,18 @@ CASES: List[Tuple[str, Mutation, Policy, bool, set]] = [
         {("native.loaded.mismatch", "cudnn")},
     ),
     (
-        "driver-too-old",
+        "driver-too-old",  # 560 is none of the image's forward-compatibility branches: refused, and too old
+        section("gpu", driver_version="560.35.03", cuda_driver_version="12.6"),
+        Policy(),
+        False,
+        {("gpu.driver.too_old", "driver"), ("gpu.require.unmet", "NVIDIA_REQUIRE_CUDA")},
+    ),
+    (
+        "driver-forward-compat-branch",  # 570 is: the image's cuda-compat libcuda serves the CUDA 13 wheels
         section("gpu", driver_version="570.86.15", cuda_driver_version="12.8"),
         Policy(),
         False,
-        {("gpu.driver.too_old", "driver")},
+        {("gpu.driver.forward_compat", "driver")},
     ),
     (
         "driver-minor-compat",
@@ -425,7 +495,27 @@ CASES: List[Tuple[str, Mutation, Policy, bool, set]] = [
     ("env-locale", env(LC_ALL="de_DE.UTF-8"), Policy(), False, {("env.locale", "LC_ALL")}),
     ("env-timezone", section("env", timezone="Europe/Berlin"), Policy(), False, {("env.locale", "timezone")}),
     ("env-tzdata", section("env", tzdata_version="2024a"), Policy(), False, {("env.tzdata", "tzdata")}),
-    ("env-device", env(CUDA_VISIBLE_DEVICES="1"), Policy(), False, {("env.device", "CUDA_VISIBLE_DEVICES")}),
+    # one H200: index 1 names no device, so CUDA shows none (was env.device, a medium "selects accelerators")
+    (
+        "env-device-hidden",
+        env(CUDA_VISIBLE_DEVICES="1"),
+        Policy(),
+        False,
+        {("env.device.hidden", "CUDA_VISIBLE_DEVICES")},
+    ),
+    (
+        "env-device-empty",
+        env_set(CUDA_VISIBLE_DEVICES=""),
+        Policy(),
+        False,
+        {("env.device.hidden", "CUDA_VISIBLE_DEVICES")},
+    ),
+    ("env-device-same-gpu", env(CUDA_VISIBLE_DEVICES="0"), Policy(), False, set()),
+    ("env-device", env(JAX_PLATFORMS="cpu"), Policy(), False, {("env.device", "JAX_PLATFORMS")}),
+    ("env-unused", env(TF_ENABLE_ONEDNN_OPTS="0"), Policy(), False, {("env.unused", "TF_ENABLE_ONEDNN_OPTS")}),
+    ("env-tz-utc-alias", both(env(TZ=":UTC"), section("env", timezone="UTC")), Policy(), False, set()),
+    ("env-locale-alias", env(LANG="C.utf8", LC_ALL="en_US.utf8"), Policy(), False, set()),
+    ("env-threads-default", env(OMP_NUM_THREADS="16"), Policy(), False, set()),
     ("env-image-only", env(CUDA_VERSION="12.4.1", NVIDIA_REQUIRE_CUDA="cuda>=12.4"), Policy(), False, set()),
     (
         "model-digest",
@@ -502,9 +592,11 @@ def test_gpu_count_dropped() -> None:
 
 def test_every_rule_has_a_case() -> None:
     covered = {rule for c in CASES for rule, _ in c[4]} | {"package.build.gpu_dropped", "gpu.count", "env.other"}
+    covered |= {"package.version.numpy2", "package.editable.changed"}  # need another base: test_numpy_1_to_2, ...
     covered |= {"gpu.require.unmet", "gpu.require.disabled"}  # tests/rules/test_nvidia_require.py
     covered |= {"native.blas.kernels"}  # tests/rules/test_hardware.py (needs loaded libraries on both sides)
     covered |= {"env.numpy.baseline_disabled"}  # tests/rules/test_hardware.py (needs numpy's build lists)
+    covered |= {"env.device.fewer"}  # tests/rules/test_environment.py (needs more than the base's one GPU)
     assert covered == {rule.id for rule in RULES}
 
 
@@ -575,6 +667,23 @@ def test_each_unmet_requirement_is_its_own_finding_with_its_own_remedy() -> None
     fp = adding(Package("needy", "1.0", requires=needs))(BASE)
     found = [f for f in compare(BASE, fp, self_checks=True).findings if f.id == "package.requirement.missing"]
     assert sorted(f.remedy for f in found) == [f"pip install '{n}'" for n in sorted(needs)]
+
+
+def test_numpy_1_to_2_names_the_import_failure_and_the_dependents_too_old() -> None:
+    numpy1 = both(package("numpy", version="1.26.4"), package("h5py", version="3.10.0"))(BASE)
+    found = {f.id: f for f in compare(numpy1, package("h5py", version="3.10.0")(BASE)).findings}
+    assert set(found) == {"package.version.numpy2", "package.numpy2.dependent"}
+    assert "numpy.dtype size changed" in found["package.version.numpy2"].message
+    assert found["package.numpy2.dependent"].subject == "h5py"
+    assert found["package.numpy2.dependent"].severity >= Severity.HIGH
+
+
+def test_editable_install_whose_files_changed() -> None:
+    editable = DirectUrl(url="file:///src/six", kind="editable")
+    then = package("six", direct_url=editable, editable_digest="sha256:" + "1" * 64)(BASE)
+    found = compare(then, package("six", editable_digest="sha256:" + "2" * 64)(then)).findings
+    assert [(f.id, f.subject) for f in found] == [("package.editable.changed", "six")]
+    assert found[0].severity >= Severity.MEDIUM and set(found[0].risks) == {AVAILABILITY, PREDICTION}
 
 
 def test_numpy_1_requirement_under_numpy_2_is_availability_high() -> None:

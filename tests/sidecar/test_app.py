@@ -109,7 +109,7 @@ def test_readiness_transitions_and_metrics() -> None:
     status, _, _ = side.get("/readyz")
     body = as_json(side.get("/readyz"))
     assert status == 503
-    assert body["reason"] == "1 finding at or above high: package.version.major numpy"
+    assert body["reason"] == "1 finding at or above high: package.version.numpy2 numpy"  # 1.x -> 2.x
     assert body["findings"] == 1 and body["highest"] == "high"
     report = as_json(side.get("/report"))
     assert report["summary"]["failing"] == 1 and report["actual"] == "fake:1"
@@ -124,7 +124,7 @@ def test_readiness_transitions_and_metrics() -> None:
     assert findings["low", "prediction"] == 1.0 and findings["critical", "prediction"] == 0.0
     series = {(b["rule"], b["subject"]): (b["component"], b["severity"], v) for b, v in m["envcheck_finding"]}
     assert series == {
-        ("package.version.major", "numpy"): ("packages", "high", 1.0),
+        ("package.version.numpy2", "numpy"): ("packages", "high", 1.0),
         ("package.version.patch", "torch"): ("packages", "low", 1.0),
     }
     [(build, one)] = m["envcheck_build_info"]

@@ -141,8 +141,8 @@ def test_readiness_follows_drift_and_its_repair() -> None:
     drifted(target, numpy="2.0.0", torch="2.3.1")
     bad = checker.check_once()
     assert not bad.ready
-    assert bad.reason == "1 finding at or above high: package.version.major numpy"
-    assert bad.highest == "high" and [f.id for f in bad.failing] == ["package.version.major"]
+    assert bad.reason == "1 finding at or above high: package.version.numpy2 numpy"  # 1.x -> 2.x
+    assert bad.highest == "high" and [f.id for f in bad.failing] == ["package.version.numpy2"]
     drifted(target, numpy="1.26.4")
     low = checker.check_once()
     assert low.ready and low.highest == "low"  # the torch patch change is below the threshold
