@@ -35,6 +35,7 @@ CONSEQUENCES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("os.libc.family", (*_BUILDS, "os.libc.")),
     ("python.version.minor", _BUILDS),
     ("python.free_threaded", _BUILDS),
+    ("package.version.numpy2", ("package.numpy2.dependent", "package.requirement.numpy2")),
 )
 
 

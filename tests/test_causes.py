@@ -87,3 +87,15 @@ def test_a_lockfile_from_another_machine_leads_with_what_matters() -> None:
     )
     assert "findings follow from this (package.missing)" in markdown
     assert markdown.count("| packages |") == 1
+
+
+def test_numpy_2_dependents_are_filed_under_the_numpy_move() -> None:
+    def versions(fp: Fingerprint, **pins: str) -> Fingerprint:
+        pkgs = tuple(dataclasses.replace(p, version=pins.get(p.name, p.version)) for p in fp.packages)
+        return dataclasses.replace(fp, packages=pkgs)
+
+    lock = versions(BASE, numpy="1.26.4", pandas="2.1.4")
+    found = compare(lock, versions(BASE, pandas="2.1.4")).findings
+    (numpy,) = [f for f in found if f.id == "package.version.numpy2"]
+    (pandas,) = [f for f in found if f.id == "package.numpy2.dependent"]
+    assert numpy.cause == "" and pandas.cause == "package.version.numpy2" and pandas.subject == "pandas"

@@ -136,3 +136,31 @@ def test_a_lockfile_written_before_the_mark_gets_the_same_judgement() -> None:
     assert tool_names(_fp(unmarked)) == {"envcheck", "psutil", "click", "tomli-w", "prometheus-client"}
     serving = [pkg("torch", "packaging"), pkg("packaging")]
     assert compare(_fp(unmarked), _fp(serving)).findings == ()
+
+
+def test_envcheck_s_own_dependencies_moving_or_extra_are_not_the_model_s_drift() -> None:
+    """envcheck's dependencies on both sides (a newer click with a newer envcheck) are quiet, and envcheck's own
+    packages in the candidate are no extras even with --show-extra; a model package's move is still reported."""
+    import dataclasses
+
+    from envcheck.compare import compare
+    from envcheck.model import Fingerprint, Package, PythonInfo, Source
+    from envcheck.policy import Policy
+
+    markers = {"python_version": "3.11", "sys_platform": "linux", "platform_system": "Linux"}
+    python = PythonInfo(version="3.11.7", markers=markers)
+
+    def fp(*packages: Package) -> Fingerprint:
+        listed = tuple(sorted(packages, key=lambda p: p.name))
+        return Fingerprint(sources={"packages": Source("ok", "")}, python=python, packages=listed)
+
+    model = Package("scikit-learn", "1.5.0")
+    lock = fp(model, Package("envcheck", "0.1.0", requires=("click>=8",)), Package("click", "8.1.0"))
+    later = fp(
+        dataclasses.replace(model, version="1.6.0"),
+        Package("envcheck", "0.2.0", requires=("click>=8", "rich")),
+        Package("click", "8.2.0"),
+        Package("rich", "13.0"),
+    )
+    found = compare(lock, later, Policy(show_extra=True)).findings
+    assert [(f.id, f.subject) for f in found] == [("package.version.minor.numeric", "scikit-learn")]

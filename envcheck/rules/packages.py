@@ -45,6 +45,7 @@ def compare_packages(expected: Fingerprint, actual: Fingerprint, policy: Policy)
     have = {p.name: p for p in actual.packages}
     want = {p.name: p for p in expected.packages}
     tool = tool_names(expected)
+    candidate_tool = tool_names(actual)
     for name, old in want.items():
         if name in CHURN_PACKAGES:
             continue
@@ -55,9 +56,11 @@ def compare_packages(expected: Fingerprint, actual: Fingerprint, policy: Policy)
             rule = "package.missing.critical" if name in policy.model_critical else "package.missing"
             yield Change(rule, name, old.version, "", package=name)
             continue
+        if name in tool and name in candidate_tool:
+            continue  # envcheck's own on both sides: its dependencies move with envcheck, not with the model
         yield from _compare_one(old, new, policy)
     bundled = frozenset(lib.package for lib in actual.native.shipped if lib.kind == "blas" and lib.package)
-    yield from _extras(want, have, policy, bundled)
+    yield from _extras(want, {n: p for n, p in have.items() if n not in candidate_tool}, policy, bundled)
     # A compiled dependent too old for numpy 2 is a change when numpy crossed 1 -> 2 or the dependent itself moved
     # (the same pair in the lockfile is left to the self-check).
     old_numpy, new_numpy = want.get("numpy"), have.get("numpy")
