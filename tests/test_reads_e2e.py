@@ -23,8 +23,32 @@ from envcheck import lockfile
 from tests.conftest import build_wheel, install_wheels, make_dist_info
 
 ROOT = Path(__file__).resolve().parent.parent
-#: envcheck's run-time requirements on this interpreter (pyproject.toml's dependencies, markers applied).
-RUNTIME = ("packaging", "psutil", "click", "tomli-w", "prometheus-client")
+
+
+def _runtime() -> tuple[str, ...]:
+    """envcheck's run-time requirements on this interpreter and theirs (pyproject.toml's dependencies, markers
+    applied: tomli and importlib-metadata, with zipp, before 3.10-3.11), as canonical names."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    todo = list(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    found: List[str] = []
+    while todo:
+        req = Requirement(todo.pop(0))
+        name = canonicalize_name(req.name)
+        if name in found or (req.marker is not None and not req.marker.evaluate({"extra": ""})):
+            continue
+        found.append(name)
+        todo += importlib.metadata.distribution(name).requires or []
+    return tuple(found)
+
+
+#: envcheck's run-time requirements on this interpreter, with their own.
+RUNTIME = _runtime()
 
 
 def _record_line(name: str, data: bytes) -> str:
