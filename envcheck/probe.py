@@ -1217,8 +1217,9 @@ def probe(
     except Exception as e:
         out["python"], sources["python"] = {}, {"status": "unavailable", "detail": _describe(e)}
     if path is None and sys.flags.no_site:
-        path = site_path(tree)
-        out["python"].update(_venv_prefixes())
+        venv = venv_config(tree)
+        path = site_path(tree, venv)
+        out["python"].update(_venv_prefixes(venv))
         sources["python"]["detail"] += "; run without site (-S): site folders and .pth lines read, never run"
     if pythonpath:
         path = list(pythonpath) + [p for p in (sys.path if path is None else path) if p not in pythonpath]
@@ -1252,42 +1253,47 @@ def probe(
 # --- sys.path without site --------------------------------------------------------------------------------------
 
 
-def _venv_config() -> Optional[Tuple[str, Dict[str, str]]]:
-    """(prefix, settings) of the virtual environment this interpreter belongs to, found as site.venv() finds it:
-    a pyvenv.cfg beside the executable or one folder up."""
+def parse_pyvenv_cfg(text: str) -> Dict[str, str]:
+    """A pyvenv.cfg's ``key = value`` lines, keys lower-cased (as site.venv() and CPython's getpath read them)."""
+    settings = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            settings[key.strip().lower()] = value.strip()
+    return settings
+
+
+#: A virtual environment: its prefix and its pyvenv.cfg settings.
+Venv = Optional[Tuple[str, Dict[str, str]]]
+
+
+def venv_config(tree: Tree) -> Venv:
+    """The virtual environment this interpreter belongs to, found as site.venv() finds it: a pyvenv.cfg beside
+    the executable or one folder up; None when there is none."""
     exe_dir = os.path.dirname(os.path.abspath(sys.executable))
-    tree = Tree("/")
     for folder in (exe_dir, os.path.dirname(exe_dir)):
         try:
             text = tree.read_text(os.path.join(folder, "pyvenv.cfg"), "small")
         except OSError:
             continue
-        settings = {}
-        for line in text.splitlines():
-            key, sep, value = line.partition("=")
-            if sep:
-                settings[key.strip().lower()] = value.strip()
-        return os.path.dirname(exe_dir), settings
+        return os.path.dirname(exe_dir), parse_pyvenv_cfg(text)
     return None
 
 
-def _venv_prefixes() -> Dict[str, Any]:
+def _venv_prefixes(venv: Venv) -> Dict[str, Any]:
     """``prefix``/``in_venv`` as site.py would have set them (before 3.11, -S leaves sys.prefix at the base)."""
-    venv = _venv_config()
     if venv is None:
         return {}
     base = getattr(sys, "base_prefix", sys.prefix)
     return {"prefix": venv[0], "base_prefix": base, "in_venv": venv[0] != base}
 
 
-def site_path(tree: Optional[Tree] = None) -> List[str]:
+def site_path(tree: Tree, venv: Venv) -> List[str]:
     """sys.path as ``site`` would complete it, for a probe run with ``-S`` so that no ``.pth`` line of the
     target runs: the site folders of the interpreter's prefixes (and the user's, where site would add it), each
     followed by the folders its ``.pth`` files name; ``import`` lines are code, and are skipped."""
     import site
 
-    tree = tree or Tree("/")
-    venv = _venv_config()
     base = [getattr(sys, "base_prefix", sys.prefix), getattr(sys, "base_exec_prefix", sys.exec_prefix)]
     if venv is None:
         sites, user = site.getsitepackages(list(dict.fromkeys([sys.prefix, sys.exec_prefix]))), True

@@ -32,15 +32,6 @@ class RootError(EnvcheckError):
     """The tree cannot be read as an environment (not a folder, no Python in it)."""
 
 
-def resolve(root: str, path: str) -> str:
-    """``path`` (as the tree sees it) with every symbolic link followed inside ``root``; returns a tree path."""
-    with Tree(root) as tree:
-        try:
-            return tree.resolve(path)
-        except OSError as e:
-            raise RootError(f"{path}: {e.strerror or e}") from e
-
-
 def elf_info(tree: Tree, path: str) -> Tuple[str, int, str]:
     """(machine, pointer bits, byte order) from an ELF header."""
     head = tree.read(path, "header")[:20]
@@ -202,15 +193,9 @@ def _base_prefix(tree: Tree, candidate: str, cfg: Dict[str, str], version_dir: s
 
 def _pyvenv_cfg(tree: Tree, venv_root: str) -> Dict[str, str]:
     try:
-        text = tree.read_text(posixpath.join(venv_root, "pyvenv.cfg"), "small")
+        return probe.parse_pyvenv_cfg(tree.read_text(posixpath.join(venv_root, "pyvenv.cfg"), "small"))
     except OSError:
         return {}
-    out = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            out[key.strip().lower()] = value.strip()
-    return out
 
 
 def _version_dir(tree: Tree, prefix: str, real: str) -> str:

@@ -20,7 +20,7 @@ from envcheck.targets.interface import TargetError
 from envcheck.targets.pid import PidTarget, find_processes, parse_environ
 from envcheck.targets.python import PythonTarget
 from envcheck.targets.root import RootTarget
-from envcheck.targets.rootfs import resolve
+from envcheck.tree import Tree
 from tests.conftest import build_wheel, install_wheels
 
 SECRET = "sk-live-PLANTED-IN-PROCESS-ENV"
@@ -208,7 +208,7 @@ def test_resolve_follows_links_inside_the_tree(tmp_path: Path) -> None:
     os.symlink("python3.11", tmp_path / "usr/bin/python3")
     os.symlink("/usr/bin/python3", tmp_path / "usr/bin/python")  # absolute: must stay in the tree
     os.symlink("usr/bin", tmp_path / "bin")
-    assert resolve(str(tmp_path), "/bin/python") == "/usr/bin/python3.11"
+    assert Tree(str(tmp_path)).resolve("/bin/python") == "/usr/bin/python3.11"
 
 
 def test_root_reads_a_copied_interpreter(tmp_path: Path) -> None:
