@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import List
 
 from envcheck.findings import Severity
-from envcheck.model import OK, SECTIONS, Fingerprint
+from envcheck.model import OK, SECTIONS, Fingerprint, Package
 from envcheck.report.escape import printable
 from envcheck.rules.rulebook import RULES
 
@@ -118,10 +118,20 @@ def render_text(fp: Fingerprint) -> str:
         if pkg.direct_url is not None:
             notes.append(pkg.direct_url.kind)
         if pkg.shadowed:
-            notes.append("shadows " + ", ".join(pkg.shadowed))
+            notes.append(_shadows(pkg))
         note = f"  ({'; '.join(notes)})" if notes else ""
         out.append(f"  {pkg.name}=={pkg.version}{note}")
     return "".join(printable(line) + "\n" for line in out)
+
+
+def _shadows(pkg: Package) -> str:
+    """The copy that wins and the copies it hides, with their folders where the snapshot recorded them (one
+    folder for the winner, then one per shadowed copy, as the package.shadowed finding reads them)."""
+    where = pkg.locations if len(pkg.locations) == len(pkg.shadowed) + 1 else ()
+    if not where:
+        return "shadows " + ", ".join(pkg.shadowed)
+    hidden = ", ".join(f"{version} in {folder}" for version, folder in zip(pkg.shadowed, where[1:]))
+    return f"in {where[0]}, shadows {hidden}"
 
 
 def render_rules(fmt: str = "text") -> str:

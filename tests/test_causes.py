@@ -81,7 +81,9 @@ def test_a_lockfile_from_another_machine_leads_with_what_matters() -> None:
     assert "of the lockfile's 198 packages are not installed" in head
     assert "GPU: then 1 x NVIDIA H200, now none" in head
     assert "Python: then 3.12.3, now 3." in head
-    assert len(lines) < 120  # the missing packages are counted under their headline, not listed one by one
+    # the missing packages are counted under their headline, not listed one by one (the rest of the report
+    # depends on what this machine has installed)
+    assert not [line for line in lines if "now not installed" in line]
     markdown = MarkdownReporter().render(
         compare(BASE, dataclasses.replace(BASE, packages=BASE.packages[:20]), fail_on=None)
     )

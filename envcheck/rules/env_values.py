@@ -8,12 +8,15 @@ reader says so (``CUDA_VISIBLE_DEVICES=""`` hides every GPU), and where the read
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
 
-from envcheck.model import NONE_FOUND, OK, CpuInfo, Fingerprint
+from packaging.version import InvalidVersion, Version
+
+from envcheck.model import NONE_FOUND, OK, Fingerprint
 
 # --- devices ----------------------------------------------------------------------------------------------------
 
@@ -276,42 +279,143 @@ def locale_variable(name: str) -> bool:
 
 # --- threads ----------------------------------------------------------------------------------------------------
 
-#: Thread-count variables whose library default is known, as the CPU count it equals: ``affinity`` (the CPUs
-#: the process may run on: libgomp's ``omp_get_num_procs``, OpenBLAS's ``get_num_procs``, numba's
-#: ``NUMBA_DEFAULT_NUM_THREADS``), ``physical`` (MKL's ``mkl_get_max_threads``), or a fixed number (BLIS is
-#: single-threaded unless told otherwise).
+#: Thread-count variables whose library default is known: what the library uses when the variable is unset, empty,
+#: 0 or not a number (after the variables in ``THREAD_FALLBACKS``, read first). ``affinity``: the CPUs the process
+#: may run on; ``physical``: its physical cores; ``numexpr`` and ``tf-interop``: see ``_default_threads``; a
+#: number: that many. PyTorch reads no thread variable of its own: ``at::intraop_default_num_threads`` takes
+#: OMP_NUM_THREADS, then MKL_NUM_THREADS, else the physical cores, and the inter-op pool reads none
+#: (https://github.com/pytorch/pytorch/blob/main/aten/src/ATen/ParallelCommon.cpp).
 THREAD_DEFAULTS: Dict[str, str] = {
+    # libgomp's omp_get_num_procs (https://gcc.gnu.org/onlinedocs/libgomp/OMP_005fNUM_005fTHREADS.html)
     "OMP_NUM_THREADS": "affinity",
+    # OpenBLAS's get_num_procs (https://github.com/OpenMathLib/OpenBLAS/blob/develop/driver/others/memory.c)
     "OPENBLAS_NUM_THREADS": "affinity",
     "GOTO_NUM_THREADS": "affinity",
+    # NUMBA_DEFAULT_NUM_THREADS (https://numba.readthedocs.io/en/stable/reference/envvars.html#envvar-NUMBA_NUM_THREADS)
     "NUMBA_NUM_THREADS": "affinity",
+    # mkl_get_max_threads: MKL_DYNAMIC (on by default) scales down to the physical cores
+    # (https://www.intel.com/content/www/us/en/docs/onemkl/developer-guide-linux/2026-0/mkl-dynamic.html)
     "MKL_NUM_THREADS": "physical",
+    # BLIS is single-threaded unless told otherwise (https://github.com/flame/blis/blob/master/docs/Multithreading.md)
     "BLIS_NUM_THREADS": "1",
+    # numexpr's _init_num_threads: NUMEXPR_NUM_THREADS, else OMP_NUM_THREADS, else NUMEXPR_MAX_THREADS when set,
+    # else the CPUs online capped at 8 (2.7.0) or 16 (2.10.1) (https://github.com/pydata/numexpr/blob/master/
+    # numexpr/utils.py; the caps: https://github.com/pydata/numexpr/blob/master/RELEASE_NOTES.rst)
+    "NUMEXPR_NUM_THREADS": "numexpr",
+    # the size of numexpr's pool; 64 unless set (https://numexpr.readthedocs.io/en/latest/user_guide.html
+    # #threadpool-configuration; interpreter.cpp reads it with strtol)
+    "NUMEXPR_MAX_THREADS": "64",
+    # TensorFlow: unset, 0 or not a number (safe_strto32) is port::MaxParallelism() = NumSchedulableCPUs(), the
+    # sched_getaffinity count (https://github.com/tensorflow/tensorflow/blob/master/tensorflow/core/common_runtime/
+    # process_util.cc, .../common_runtime/local_device.cc; https://github.com/google/tsl/blob/main/tsl/platform/
+    # default/port.cc)
+    "TF_NUM_INTRAOP_THREADS": "affinity",
+    "TF_NUM_INTEROP_THREADS": "tf-interop",
+    # DeePMD-kit's names, not TensorFlow's: 0 (its default) hands the choice to TensorFlow's session options, so
+    # TF_NUM_*_THREADS, else TensorFlow's default (https://docs.deepmodeling.com/projects/deepmd/en/master/env.html)
+    "TF_INTRA_OP_PARALLELISM_THREADS": "affinity",
+    "TF_INTER_OP_PARALLELISM_THREADS": "tf-interop",
 }
+#: Variables a library reads, in order, before its default when the variable is unset (sources as above).
+THREAD_FALLBACKS: Dict[str, Tuple[str, ...]] = {
+    "NUMEXPR_NUM_THREADS": ("OMP_NUM_THREADS", "NUMEXPR_MAX_THREADS"),
+    "TF_INTRA_OP_PARALLELISM_THREADS": ("TF_NUM_INTRAOP_THREADS",),
+    "TF_INTER_OP_PARALLELISM_THREADS": ("TF_NUM_INTEROP_THREADS",),
+}
+#: numexpr's cap on its default thread count, by the first release that applied it (2.6.9 applied none).
+_NUMEXPR_CAPS = ((Version("2.10.1"), 16), (Version("2.7.0"), 8))
 
 
-def _default_threads(name: str, cpu: CpuInfo) -> Optional[int]:
+def _positive(value: Optional[str]) -> Optional[int]:
+    text = "" if value is None else value.strip()
+    return int(text) if _INDEX.fullmatch(text) and int(text) > 0 else None
+
+
+def _numexpr_cap(fp: Fingerprint) -> Optional[int]:
+    pkg = fp.package("numexpr")
+    if pkg is None:
+        return None
+    try:
+        version = Version(pkg.version)
+    except InvalidVersion:
+        return None
+    return next((cap for first, cap in _NUMEXPR_CAPS if version >= first), None)
+
+
+def _default_threads(name: str, fp: Fingerprint) -> Optional[int]:
+    for fallback in THREAD_FALLBACKS.get(name, ()):
+        found = _positive(fp.env.variables.get(fallback))
+        if found is not None:
+            return found
     kind = THREAD_DEFAULTS.get(name)
+    cpu = fp.cpu
     if kind is None:
         return None
     if kind == "affinity":
         return cpu.affinity_count or cpu.logical_cpus or None
     if kind == "physical":
         return cpu.physical_cores or None
+    if kind == "numexpr":  # os.sysconf("SC_NPROCESSORS_ONLN"): the CPUs online, whatever the affinity
+        cap = _numexpr_cap(fp)
+        return min(cpu.logical_cpus, cap) if cap is not None and cpu.logical_cpus else None
+    if kind == "tf-interop":
+        # Intel's oneDNN/OpenMP builds (ENABLE_MKL with ENABLE_ONEDNN_OPENMP) size the inter-op pool from the
+        # OpenMP threads instead: process_util.cc NumInterOpThreadsFromSessionOptions
+        if fp.package("intel-tensorflow") is not None:
+            return None
+        return cpu.affinity_count or cpu.logical_cpus or None
     return int(kind)
 
 
-def effective_threads(name: str, value: Optional[str], cpu: CpuInfo) -> str:
-    """What a thread-count variable means: the number it sets (``04`` is 4; for OpenMP's nested list
-    ``4,2`` the list, spaces dropped), or the library's default on this CPU when unset, empty or not a number;
-    the value as written when the default is unknown."""
+def effective_threads(name: str, value: Optional[str], fp: Fingerprint) -> str:
+    """What a thread-count variable means in environment ``fp``: the number it sets (``04`` is 4; for OpenMP's
+    nested list ``4,2`` the list, spaces dropped), or, when unset, empty or not a number, what the library reads
+    next (``THREAD_FALLBACKS``) or its default on this CPU; the value as written when the default is unknown."""
     text = "" if value is None else value.strip().replace(" ", "")
     if _INDEX.fullmatch(text) and int(text) > 0:
         return str(int(text))
     if re.fullmatch(r"[0-9]+(?:,[0-9]+)+", text):
         return ",".join(str(int(t)) for t in text.split(","))
-    default = _default_threads(name, cpu)
+    default = _default_threads(name, fp)
     return text if default is None else str(default)
+
+
+def thread_meaning(name: str, value: Optional[str], fp: Fingerprint) -> Tuple[str, ...]:
+    """What a thread variable changes: its own count and, for numexpr's pool size, the thread count numexpr starts
+    with when nothing else sets it (``NUMEXPR_MAX_THREADS=64`` also starts 64 threads, not the capped default)."""
+    if name != "NUMEXPR_MAX_THREADS":
+        return (effective_threads(name, value, fp),)
+    variables = dict(fp.env.variables)
+    if value is None:
+        variables.pop(name, None)
+    else:
+        variables[name] = value
+    side = dataclasses.replace(fp, env=dataclasses.replace(fp.env, variables=variables))
+    count = effective_threads("NUMEXPR_NUM_THREADS", variables.get("NUMEXPR_NUM_THREADS"), side)
+    return (effective_threads(name, value, fp), count)
+
+
+# --- JAX's platforms --------------------------------------------------------------------------------------------
+
+#: JAX_PLATFORMS: the platforms JAX initialises, comma separated, names as written (``jax_platforms.split(",")``;
+#: ``gpu`` stands for ``cuda`` and ``rocm``); the first is where a computation that names no device runs. Empty or
+#: unset: every platform JAX has, a GPU first when there is one (jax/_src/xla_bridge.py ``backends``,
+#: https://github.com/jax-ml/jax/blob/main/jax/_src/xla_bridge.py). Of the GPU-hiding variables the probe records,
+#: this is the only one that hides the GPU from one framework: TensorFlow and PyTorch document no variable that
+#: does (they honour CUDA_VISIBLE_DEVICES), and NVIDIA_VISIBLE_DEVICES=void/none hides it from every program.
+JAX_GPU_PLATFORMS = frozenset(["cuda", "rocm", "gpu"])
+
+
+def jax_first_platform(value: Optional[str]) -> str:
+    """The platform JAX computes on by default: the first ``JAX_PLATFORMS`` names, or ``auto`` when it names none
+    (unset or empty)."""
+    return value.split(",")[0] if value else "auto"
+
+
+def jax_on_gpu(value: Optional[str]) -> bool:
+    """Whether JAX computes on a GPU by default, on a machine with one, under this ``JAX_PLATFORMS``."""
+    first = jax_first_platform(value)
+    return first == "auto" or first in JAX_GPU_PLATFORMS
 
 
 # --- which library reads a variable -----------------------------------------------------------------------------
@@ -331,11 +435,15 @@ class Reader:
 
 _TF = Reader("TensorFlow", ("tensorflow", "tensorflow-", "tf-nightly", "intel-tensorflow"))
 _JAX = Reader("JAX", ("jax", "jaxlib"))
+_DEEPMD = Reader("DeePMD-kit", ("deepmd-kit", "deepmd-kit-"))
 _MKL = Reader("MKL", ("mkl", "intel-openmp"), frozenset([("blas", "mkl"), ("lapack", "mkl")]))
 #: Variable name or prefix (ending in ``_``) -> the library that reads it. The longest match wins.
 READERS: Dict[str, Reader] = {
     "TF_": _TF,
     "TF_USE_LEGACY_KERAS": Reader("tf-keras / TensorFlow", ("tf-keras", "tensorflow", "tensorflow-")),
+    # DeePMD-kit's, despite the prefix: TensorFlow reads TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS
+    "TF_INTRA_OP_PARALLELISM_THREADS": _DEEPMD,
+    "TF_INTER_OP_PARALLELISM_THREADS": _DEEPMD,
     # LLVM's libomp descends from Intel's and reads the same KMP_* variables.
     "KMP_": Reader("Intel/LLVM OpenMP", ("intel-openmp",), frozenset([("openmp", "intel"), ("openmp", "llvm")])),
     "MKL_": _MKL,
@@ -361,6 +469,11 @@ def reader(name: str) -> Optional[Reader]:
         return READERS[name]
     prefixes = [p for p in READERS if p.endswith("_") and name.startswith(p)]
     return READERS[max(prefixes, key=len)] if prefixes else None
+
+
+def jax_installed(fp: Fingerprint) -> bool:
+    """Whether JAX is in the environment (``jax`` or ``jaxlib``)."""
+    return installed(_JAX, fp)
 
 
 def installed(found: Reader, fp: Fingerprint) -> bool:

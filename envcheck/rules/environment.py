@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, Optional, Set
 
 from envcheck.model import OK, Fingerprint
 from envcheck.policy import Policy
@@ -14,18 +14,21 @@ from envcheck.rules.env_values import (
     ROCM_LISTS,
     Visible,
     effective_locale,
-    effective_threads,
     effective_zone,
     fix,
     installed,
     is_rocm,
     is_uuid,
+    jax_first_platform,
+    jax_installed,
+    jax_on_gpu,
     locale_variable,
     normalize_locale,
     nvidia_listed,
     reader,
     records_gpus,
     shown,
+    thread_meaning,
     visible,
 )
 from envcheck.rules.interface import Change
@@ -159,7 +162,7 @@ def _means_something_else(
             normalize_locale(v) for v in (after or "").split(":") if v
         ]
     if name in THREADS:
-        return effective_threads(name, before, expected.cpu) != effective_threads(name, after, actual.cpu)
+        return thread_meaning(name, before, expected) != thread_meaning(name, after, actual)
     return True
 
 
@@ -169,7 +172,7 @@ def _devices(expected: Fingerprint, actual: Fingerprint) -> Iterator[Change]:
     gpus = records_gpus(expected)
     seen_then = visible(old, expected) if gpus else Visible(())
     seen_now = visible(new, actual)
-    said = set()
+    said: Set[str] = set()
     if gpus and seen_then.count != 0 and seen_now.count == 0:
         name = seen_now.culprit
         then = "every GPU" if seen_then.count is None else f"{seen_then.count} GPU(s)"
@@ -190,6 +193,7 @@ def _devices(expected: Fingerprint, actual: Fingerprint) -> Iterator[Change]:
     if seen_then.devices and seen_now.devices and len(seen_then.devices) == len(seen_now.devices):
         # GPUs named by UUID are named by identity, which differs from node to node: as many, by the same rule
         same_gpus = same_gpus or any(is_uuid(d) for d in (*seen_then.devices, *seen_now.devices))
+    yield from _jax_platforms(expected, actual, seen_then, said)
     rocm = is_rocm(expected) or is_rocm(actual)
     for name in sorted(DEVICES):
         before, after = old.get(name), new.get(name)
@@ -209,9 +213,32 @@ def _devices(expected: Fingerprint, actual: Fingerprint) -> Iterator[Change]:
             few = (seen_then.count or 0) <= 1 and (seen_now.count or 0) <= 1
             if few or (before or "FASTEST_FIRST") == (after or "FASTEST_FIRST"):
                 continue  # the default order, or nothing to order
-        if name == "JAX_PLATFORMS" and (before or "").strip().lower() == (after or "").strip().lower():
-            continue  # jax reads an empty value as unset
+        if name == "JAX_PLATFORMS" and jax_first_platform(before) == jax_first_platform(after):
+            continue  # jax reads an empty value as unset; the same platform first computes the same way
         yield _change("env.device", name, before, after)
+
+
+def _jax_platforms(
+    expected: Fingerprint, actual: Fingerprint, seen_then: Visible, said: Set[str]
+) -> Iterator[Change]:
+    """``JAX_PLATFORMS``: hidden GPUs for JAX alone when the list no longer starts with a GPU where the
+    lockfile's did (or was unset); nothing for JAX when JAX is not installed; the same GPU first under another
+    spelling (``gpu`` for ``cuda``, ``cuda,cpu`` for ``cuda``) is quiet. Marks what it said in ``said``."""
+    name = "JAX_PLATFORMS"
+    before, after = expected.env.variables.get(name), actual.env.variables.get(name)
+    if before == after:
+        return
+    if actual.source("packages").status == OK and not jax_installed(actual):
+        said.add(name)
+        yield _change("env.unused", name, before, after, library="JAX")
+        return
+    if jax_on_gpu(before) and jax_on_gpu(after):
+        said.add(name)  # the default platform is a GPU on both sides
+        return
+    if records_gpus(expected) and seen_then.count != 0 and jax_on_gpu(before):
+        said.add(name)
+        seen = "every GPU" if seen_then.count is None else f"{seen_then.count} GPU(s)"
+        yield _change("env.device.hidden.jax", name, before, after, seen=seen)
 
 
 def _timezone(expected: Fingerprint, actual: Fingerprint) -> Iterator[Change]:

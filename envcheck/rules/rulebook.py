@@ -674,6 +674,18 @@ RULES: Tuple[Rule, ...] = (
         remedy="{fix} in the serving environment",
     ),
     Rule(
+        id="env.device.hidden.jax",
+        component="env",
+        risks=AP,
+        probability=4,
+        impact=5,
+        message="{subject}: then {expected}, now {actual} — JAX computes on the first platform listed, and that "
+        "is no GPU (cuda, rocm or gpu, in lower case), so JAX runs on the CPU where the lockfile's used {seen}: "
+        "many times slower, and float32 matmuls that ran in TF32 on the GPU by default run in full float32, "
+        "with other rounding",
+        remedy="{fix} in the serving environment",
+    ),
+    Rule(
         id="env.device.fewer",
         component="env",
         risks=A,

@@ -16,7 +16,7 @@ import pytest
 
 from envcheck import lockfile
 from envcheck.compare import compare
-from envcheck.findings import AVAILABILITY, Finding, Severity
+from envcheck.findings import AVAILABILITY, PREDICTION, Finding, Severity
 from envcheck.model import NONE_FOUND, UNAVAILABLE, Fingerprint, NativeLib, Package, Source
 from envcheck.rules.env_values import (
     effective_locale,
@@ -240,6 +240,69 @@ def test_device_spellings_with_the_same_meaning_are_quiet(
     assert ids(with_env(BASE, **{name: then}), with_env(BASE, **{name: now})) == set()
 
 
+# --- 1b. JAX_PLATFORMS hides the GPU from JAX alone --------------------------------------------------------------
+
+
+def with_packages(fp: Fingerprint, *added: Package, drop: Tuple[str, ...] = ()) -> Fingerprint:
+    kept = [p for p in fp.packages if p.name not in drop]
+    return dataclasses.replace(fp, packages=tuple(sorted((*kept, *added), key=lambda p: p.name)))
+
+
+@pytest.mark.parametrize(
+    ("then", "now"),
+    [
+        (None, "cpu"),
+        (None, "cpu,cuda"),  # the GPU is initialised, but JAX computes on the first platform: the CPU
+        ("cuda", "cpu"),
+        ("gpu", "tpu"),
+        ("cuda", "CUDA"),  # JAX takes names as written: CUDA is no platform it knows
+        ("", "cpu"),  # empty is unset: every platform, the GPU first
+    ],
+)
+def test_jax_platforms_without_a_gpu_first_hide_the_gpu_from_jax(then: Optional[str], now: str) -> None:
+    finding = only(with_env(BASE, JAX_PLATFORMS=then), with_env(BASE, JAX_PLATFORMS=now))
+    assert (finding.id, finding.subject) == ("env.device.hidden.jax", "JAX_PLATFORMS")
+    assert set(finding.risks) == {AVAILABILITY, PREDICTION}
+    assert finding.severity >= Severity.HIGH
+    assert "1 GPU(s)" in finding.message and repr(now) in finding.message
+    restore = "unset JAX_PLATFORMS" if then is None else f"export JAX_PLATFORMS={shlex.quote(then)}"
+    assert finding.remedy.startswith(restore)
+
+
+@pytest.mark.parametrize(
+    ("then", "now"),
+    [
+        (None, "cuda"),
+        (None, "gpu"),
+        ("cuda", "gpu"),
+        ("cuda,cpu", "cuda"),
+        ("gpu", "cuda,cpu"),
+        (None, ""),
+        ("cpu", "cpu,cuda"),  # the CPU first on both sides
+    ],
+)
+def test_jax_platforms_that_keep_the_gpu_first_are_quiet(then: Optional[str], now: Optional[str]) -> None:
+    assert ids(with_env(BASE, JAX_PLATFORMS=then), with_env(BASE, JAX_PLATFORMS=now)) == set()
+
+
+def test_jax_platforms_other_changes_stay_a_device_change() -> None:
+    # verified on the CPU, served on the GPU (or another platform): a change, not a hidden GPU
+    for then, now in (("cpu", None), ("cpu", "tpu")):
+        expected, actual = with_env(BASE, JAX_PLATFORMS=then), with_env(BASE, JAX_PLATFORMS=now)
+        assert ids(expected, actual) == {("env.device", "JAX_PLATFORMS")}
+    # a lockfile from a CPU machine: JAX ran on the CPU there too
+    sources = {**BASE.sources, "gpu": Source(NONE_FOUND, "no NVIDIA GPU")}
+    cpu = dataclasses.replace(BASE, gpu=dataclasses.replace(BASE.gpu, devices=()), sources=sources)
+    assert ids(cpu, with_env(cpu, JAX_PLATFORMS="cpu")) == {("env.device", "JAX_PLATFORMS")}
+
+
+def test_jax_platforms_without_jax_is_low() -> None:
+    no_jax = with_packages(BASE, drop=("jax", "jaxlib"))
+    finding = only(no_jax, with_env(no_jax, JAX_PLATFORMS="cpu"))
+    assert (finding.id, finding.severity) == ("env.unused", Severity.LOW)
+    assert "JAX" in finding.message and "not installed" in finding.message
+
+
 # --- 2. equivalent values are equal -----------------------------------------------------------------------------
 
 
@@ -352,11 +415,92 @@ def test_thread_counts_equal_to_the_default_are_quiet(name: str, then: Optional[
 
 def test_thread_defaults_follow_each_sides_cpus() -> None:
     eight = dataclasses.replace(BASE, cpu=dataclasses.replace(BASE.cpu, affinity_count=8, affinity="0-7"))
-    assert effective_threads("OMP_NUM_THREADS", None, eight.cpu) == "8"
+    assert effective_threads("OMP_NUM_THREADS", None, eight) == "8"
     assert ids(BASE, with_env(eight, OMP_NUM_THREADS="16")) == set()  # the model's 16 threads, pinned
     assert ids(BASE, with_env(BASE, OMP_NUM_THREADS="8")) == {("env.threads", "OMP_NUM_THREADS")}
     finding = only(BASE, with_env(BASE, OMP_NUM_THREADS="8"))
     assert finding.remedy.startswith("unset OMP_NUM_THREADS")
+
+
+def cpus(fp: Fingerprint, count: int) -> Fingerprint:
+    cpu = dataclasses.replace(fp.cpu, logical_cpus=count, affinity_count=count, affinity=f"0-{count - 1}")
+    return dataclasses.replace(fp, cpu=cpu)
+
+
+NUMEXPR_NEW = with_packages(cpus(BASE, 32), Package("numexpr", "2.10.2"))  # caps its default at 16
+NUMEXPR_OLD = with_packages(cpus(BASE, 32), Package("numexpr", "2.8.4"))  # caps it at 8
+
+
+@pytest.mark.parametrize(
+    ("fp", "changes"),
+    [
+        (NUMEXPR_NEW, {"NUMEXPR_NUM_THREADS": "16"}),
+        (NUMEXPR_OLD, {"NUMEXPR_NUM_THREADS": "8"}),
+        (with_packages(BASE, Package("numexpr", "2.10.2")), {"NUMEXPR_NUM_THREADS": "16"}),  # 16 CPUs
+        (with_env(NUMEXPR_NEW, OMP_NUM_THREADS="4"), {"NUMEXPR_NUM_THREADS": "4"}),  # numexpr reads OMP next
+        (with_env(NUMEXPR_NEW, NUMEXPR_NUM_THREADS="4"), {"NUMEXPR_MAX_THREADS": "64"}),  # the pool's default
+        (with_env(NUMEXPR_NEW, NUMEXPR_MAX_THREADS="24"), {"NUMEXPR_NUM_THREADS": "24"}),  # starts the whole pool
+    ],
+)
+def test_numexpr_thread_defaults_are_quiet(fp: Fingerprint, changes: Dict[str, Optional[str]]) -> None:
+    assert ids(fp, with_env(fp, **changes)) == set()
+
+
+@pytest.mark.parametrize(
+    ("fp", "changes", "name"),
+    [
+        (NUMEXPR_NEW, {"NUMEXPR_NUM_THREADS": "8"}, "NUMEXPR_NUM_THREADS"),
+        (NUMEXPR_OLD, {"NUMEXPR_NUM_THREADS": "16"}, "NUMEXPR_NUM_THREADS"),
+        (NUMEXPR_NEW, {"NUMEXPR_NUM_THREADS": "32"}, "NUMEXPR_NUM_THREADS"),  # every CPU is not numexpr's default
+        # set alone, the pool's size is also the thread count numexpr starts with: 64, not 16
+        (NUMEXPR_NEW, {"NUMEXPR_MAX_THREADS": "64"}, "NUMEXPR_MAX_THREADS"),
+    ],
+)
+def test_numexpr_thread_changes_are_reported(
+    fp: Fingerprint, changes: Dict[str, Optional[str]], name: str
+) -> None:
+    assert ids(fp, with_env(fp, **changes)) == {("env.threads", name)}
+
+
+def test_numexpr_default_unknown_before_the_cap() -> None:
+    """numexpr 2.6.9 started every CPU's worth of threads; without a known cap the value is compared as written."""
+    ancient = with_packages(cpus(BASE, 32), Package("numexpr", "2.6.9"))
+    assert effective_threads("NUMEXPR_NUM_THREADS", None, ancient) == ""
+    assert effective_threads("NUMEXPR_NUM_THREADS", None, NUMEXPR_NEW) == "16"
+    assert ids(ancient, with_env(ancient, NUMEXPR_NUM_THREADS="16")) == {("env.threads", "NUMEXPR_NUM_THREADS")}
+
+
+TF = with_packages(cpus(BASE, 32), Package("tensorflow", "2.18.0"))
+DEEPMD = with_packages(TF, Package("deepmd-kit", "3.0.1"))
+
+
+@pytest.mark.parametrize(
+    ("fp", "changes"),
+    [
+        (TF, {"TF_NUM_INTRAOP_THREADS": "32"}),  # the affinity mask: TensorFlow's MaxParallelism
+        (TF, {"TF_NUM_INTEROP_THREADS": "32"}),
+        (TF, {"TF_NUM_INTRAOP_THREADS": "0"}),  # 0 is "the system picks"
+        (TF, {"TF_NUM_INTEROP_THREADS": "many"}),  # not a number: safe_strto32 fails, the default
+        (DEEPMD, {"TF_INTRA_OP_PARALLELISM_THREADS": "0", "TF_INTER_OP_PARALLELISM_THREADS": "0"}),
+        (DEEPMD, {"TF_INTRA_OP_PARALLELISM_THREADS": "32"}),
+        (with_env(DEEPMD, TF_NUM_INTRAOP_THREADS="4"), {"TF_INTRA_OP_PARALLELISM_THREADS": "4"}),
+    ],
+)
+def test_tensorflow_thread_defaults_are_quiet(fp: Fingerprint, changes: Dict[str, Optional[str]]) -> None:
+    assert ids(fp, with_env(fp, **changes)) == set()
+
+
+def test_tensorflow_thread_changes_are_reported() -> None:
+    assert ids(TF, with_env(TF, TF_NUM_INTRAOP_THREADS="4")) == {("env.threads", "TF_NUM_INTRAOP_THREADS")}
+    assert ids(TF, with_env(TF, TF_NUM_INTEROP_THREADS="16")) == {("env.threads", "TF_NUM_INTEROP_THREADS")}
+    changed = {("env.threads", "TF_INTRA_OP_PARALLELISM_THREADS")}
+    assert ids(DEEPMD, with_env(DEEPMD, TF_INTRA_OP_PARALLELISM_THREADS="4")) == changed
+    # Intel's oneDNN/OpenMP build sizes the inter-op pool from OpenMP: the default is not known here
+    intel = with_packages(cpus(BASE, 32), Package("intel-tensorflow", "2.14.0"))
+    assert ids(intel, with_env(intel, TF_NUM_INTEROP_THREADS="32")) == {("env.threads", "TF_NUM_INTEROP_THREADS")}
+    # DeePMD-kit's names, not TensorFlow's: with TensorFlow alone they change nothing
+    finding = only(TF, with_env(TF, TF_INTRA_OP_PARALLELISM_THREADS="4"))
+    assert finding.id == "env.unused" and "DeePMD-kit" in finding.message
 
 
 # --- 3. a variable for a library that is not installed is low at most -------------------------------------------
