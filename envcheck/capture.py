@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import sysconfig
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, TypeVar
 
 from envcheck import __version__
 from envcheck.collect.cuda import cuda_shipped
@@ -18,42 +18,19 @@ from envcheck.model import (
     NOT_INSPECTED,
     OK,
     UNAVAILABLE,
-    EnvInfo,
     Fingerprint,
-    FingerprintDataError,
     Meta,
-    NativeInfo,
     NativeLib,
-    OsInfo,
-    Package,
-    PythonInfo,
     Source,
     TorchRuntime,
-    from_data,
 )
+from envcheck.software import ProbeDataError, software
 from envcheck.targets.interface import Target, TargetError
 
 T = TypeVar("T")
 
 #: Builds the hardware collectors for a snapshot. Tests pass their own to replay recorded machines.
 HardwareFactory = Callable[[], Sequence[Collector[Any]]]
-
-
-def _section(cls: Type[T], raw: Mapping[str, Any], key: str) -> T:
-    try:
-        return from_data(cls, raw.get(key, {}), f"probe {key}")
-    except FingerprintDataError as e:
-        raise TargetError(f"the probe returned a malformed {key} section: {e}") from e
-
-
-def _sources(raw: Mapping[str, Any]) -> Dict[str, Source]:
-    out = {}
-    for key, value in (raw.get("sources") or {}).items():
-        try:
-            out[str(key)] = from_data(Source, value, f"probe sources.{key}")
-        except FingerprintDataError as e:
-            raise TargetError(f"the probe returned malformed sources: {e}") from e
-    return out
 
 
 def _by_path(shipped: Tuple[NativeLib, ...]) -> Dict[str, NativeLib]:
@@ -81,20 +58,13 @@ def take(
     (``digest_models``) and ``meta.model_paths`` says so; None records them as given (relative to the working
     directory).
     """
-    raw = target.probe(extra_env)
-    sources = _sources(raw)
-    os_info = _section(OsInfo, raw, "os")
-    python = _section(PythonInfo, raw, "python")
-    env = _section(EnvInfo, raw, "env")
     try:
-        packages = tuple(
-            from_data(Package, p, f"probe packages[{i}]") for i, p in enumerate(raw.get("packages", []))
-        )
-    except FingerprintDataError as e:
-        raise TargetError(f"the probe returned a malformed package: {e}") from e
-    tool = tool_packages(packages, python.markers)
-    packages = tuple(dataclasses.replace(p, tool=True) if p.name in tool else p for p in packages)
-    native = _section(NativeInfo, raw, "native")
+        read = software(target.probe(extra_env))
+    except ProbeDataError as e:
+        raise TargetError(f"the probe returned {e}") from e
+    sources, os_info, python, env, native = dict(read.sources), read.os, read.python, read.env, read.native
+    tool = tool_packages(read.packages, python.markers)
+    packages = tuple(dataclasses.replace(p, tool=True) if p.name in tool else p for p in read.packages)
 
     mapped: Optional[Collected[Tuple[NativeLib, ...]]] = None
     by_path = _by_path(native.shipped)

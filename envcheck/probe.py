@@ -4,7 +4,7 @@ This file runs unchanged inside any CPython from 3.8 on, with nothing installed:
 the interpreter it lives in, and (``--python``, containers) as ``python -I probe.py`` in another interpreter, where
 it prints one JSON object on stdout. Keep it free of third-party imports and of syntax newer than 3.8.
 
-The JSON it prints has the same shape as the corresponding sections of ``envcheck.model.Fingerprint``.
+The JSON it prints is ``envcheck.contract.ProbeOutput``: the shape of the fingerprint's software sections.
 """
 
 from __future__ import annotations
@@ -23,6 +23,26 @@ import sys
 import sysconfig
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
+from envcheck.contract import (  # bundled: the probe's source carries contract.py
+    OK,
+    BuildEntry,
+    DirectUrlEntry,
+    EnvSelection,
+    NativeLibEntry,
+    NativeSection,
+    OsSection,
+    PackageEntry,
+    ProbeOutput,
+    PythonSection,
+    SourceEntry,
+    TimezoneEntry,
+    WheelTags,
+    drop_empty,
+    env_section,
+    multiarch_triplet,
+    read_section,
+    wheel_tags,
+)
 from envcheck.tree import Tree, sources_entry  # bundled: the probe's source carries tree.py
 
 PROBE_VERSION = 1
@@ -160,7 +180,7 @@ def is_secret_name(name: str) -> bool:
     return any(_secret_word(w) for w in name_words(name))
 
 
-def select_env(environ: Mapping[str, str], extra: Iterable[str] = ()) -> Dict[str, Any]:
+def select_env(environ: Mapping[str, str], extra: Iterable[str] = ()) -> EnvSelection:
     """The allow-listed variables that are set, plus ``extra`` names; secret-looking names are redacted, and the
     values kept are scrubbed of credentials (``scrub_value``)."""
     wanted = set(extra)
@@ -449,11 +469,11 @@ def read_os_release(tree: Tree) -> Tuple[Dict[str, str], str]:
     return {}, ""
 
 
-def collect_os(tree: Optional[Tree] = None) -> Tuple[Dict[str, Any], Dict[str, str]]:
+def collect_os(tree: Optional[Tree] = None) -> Tuple[OsSection, SourceEntry]:
     """The os section of the running system, and its source."""
     tree = tree or Tree("/")
     uname = platform.uname()
-    data = {"system": uname.system, "release": uname.release, "machine": uname.machine}  # type: Dict[str, Any]
+    data = {"system": uname.system, "release": uname.release, "machine": uname.machine}  # type: OsSection
     notes = ["uname"]
     release, where = read_os_release(tree)
     if where:
@@ -464,12 +484,10 @@ def collect_os(tree: Optional[Tree] = None) -> Tuple[Dict[str, Any], Dict[str, s
     family, version = libc()
     data["libc_family"] = family
     data["libc_version"] = version
-    try:
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # not POSIX: leave it out
         data["page_size"] = os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # not POSIX: leave it out
-        data.pop("page_size", None)
     data["container"] = detect_container(tree)
-    return data, {"status": "ok", "detail": ", ".join(notes)}
+    return data, {"status": OK, "detail": ", ".join(notes)}
 
 
 # --- Python -----------------------------------------------------------------------------------------------------
@@ -497,44 +515,19 @@ def marker_environment() -> Dict[str, str]:
     }
 
 
-def _linux_arch() -> str:
-    arch = sysconfig.get_platform().split("-", 1)[-1].replace(".", "_").replace("-", "_")
-    if struct.calcsize("P") == 4:  # a 32-bit interpreter on a 64-bit kernel
-        arch = {"x86_64": "i686", "aarch64": "armv7l"}.get(arch, arch)
-    return arch
-
-
-def wheel_tags(libc_family: str, libc_version: str) -> Dict[str, str]:
-    """The interpreter's most preferred wheel tag, as packaging.tags.sys_tags() would list first."""
-    impl = sys.implementation.name
-    short = {"cpython": "cp", "pypy": "pp"}.get(impl, impl)
-    interpreter = "{}{}{}".format(short, sys.version_info[0], sys.version_info[1])
-    soabi = sysconfig.get_config_var("SOABI") or ""
-    abi = "none"
-    if impl == "cpython":
-        parts = soabi.split("-")
-        if len(parts) > 1 and parts[0] == "cpython":
-            abi = "cp" + parts[1]
-        else:
-            abi = "cp{}{}".format(sys.version_info[0], sys.version_info[1])
-    elif soabi:
-        abi = soabi.split("-")[0].replace(".", "_").replace("-", "_")
-    plat = sysconfig.get_platform().replace("-", "_").replace(".", "_")
-    if sys.platform.startswith("linux"):
-        arch = _linux_arch()
-        major_minor = re.match(r"(\d+)\.(\d+)", libc_version or "")
-        if libc_family == "glibc" and major_minor:
-            plat = "manylinux_{}_{}_{}".format(major_minor.group(1), major_minor.group(2), arch)
-        elif libc_family == "musl" and major_minor:
-            plat = "musllinux_{}_{}_{}".format(major_minor.group(1), major_minor.group(2), arch)
-        else:
-            plat = "linux_" + arch
-    return {
-        "interpreter_tag": interpreter,
-        "abi_tag": abi,
-        "platform_tag": plat,
-        "best_tag": "{}-{}-{}".format(interpreter, abi, plat),
-    }
+def interpreter_wheel_tags(libc_family: str, libc_version: str) -> WheelTags:
+    """This interpreter's most preferred wheel tag: ``contract.wheel_tags`` from what it knows of itself."""
+    plat = sysconfig.get_platform()
+    return wheel_tags(
+        "{}.{}".format(*sys.version_info[:2]),
+        sysconfig.get_config_var("SOABI") or "",
+        plat.split("-", 1)[-1].replace(".", "_").replace("-", "_"),
+        libc_family,
+        libc_version,
+        struct.calcsize("P") * 8,
+        sys.implementation.name,
+        "" if sys.platform.startswith("linux") else plat.replace("-", "_").replace(".", "_"),
+    )
 
 
 def canonical_executable(executable: str) -> str:
@@ -557,10 +550,11 @@ def canonical_executable(executable: str) -> str:
     return executable
 
 
-def collect_python(libc_family: str = "", libc_version: str = "") -> Tuple[Dict[str, Any], Dict[str, str]]:
+def collect_python(libc_family: str = "", libc_version: str = "") -> Tuple[PythonSection, SourceEntry]:
     """The python section for this interpreter, and its source."""
     build_no, build_date = platform.python_build()
     base_prefix = getattr(sys, "base_prefix", sys.prefix)
+    tags = interpreter_wheel_tags(libc_family, libc_version)
     data = {
         "implementation": platform.python_implementation(),
         "version": platform.python_version(),
@@ -577,9 +571,12 @@ def collect_python(libc_family: str = "", libc_version: str = "") -> Tuple[Dict[
         "base_prefix": base_prefix,
         "in_venv": sys.prefix != base_prefix,
         "markers": marker_environment(),
-    }  # type: Dict[str, Any]
-    data.update(wheel_tags(libc_family, libc_version))
-    return data, {"status": "ok", "detail": "sys, sysconfig, platform"}
+        "interpreter_tag": tags["interpreter_tag"],
+        "abi_tag": tags["abi_tag"],
+        "platform_tag": tags["platform_tag"],
+        "best_tag": tags["best_tag"],
+    }  # type: PythonSection
+    return data, {"status": OK, "detail": "sys, sysconfig, platform"}
 
 
 # --- distributions ----------------------------------------------------------------------------------------------
@@ -659,13 +656,13 @@ def _field(value: Any) -> str:
     return scrub_value(value.strip()) if isinstance(value, str) else ""
 
 
-def parse_direct_url(text: str) -> Dict[str, str]:
+def parse_direct_url(text: str) -> DirectUrlEntry:
     """A direct_url.json (PEP 610) reduced to what identifies the source, every field scrubbed of credentials
     (``scrub_value``): the URL's user-info, query and fragment, and tokens wherever else they are put."""
     data = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError("direct_url.json is not an object")
-    out = {"url": _field(data.get("url"))}
+    out = {"url": _field(data.get("url"))}  # type: DirectUrlEntry
     dir_info = data.get("dir_info")
     vcs_info = data.get("vcs_info")
     archive_info = data.get("archive_info")
@@ -681,7 +678,7 @@ def parse_direct_url(text: str) -> Dict[str, str]:
         hashes = archive_info.get("hashes")
         sha256 = _field(hashes.get("sha256")) if isinstance(hashes, dict) else ""
         out["archive_hash"] = "sha256=" + sha256 if sha256 else _field(archive_info.get("hash"))
-    return {k: v for k, v in out.items() if v}
+    return drop_empty(out)
 
 
 # Starts with a literal so that the regex engine can skip ahead with a fast substring search.
@@ -827,9 +824,9 @@ def editable_digest(folder: str, tree: Optional[Tree] = None) -> Tuple[str, str]
     return "sha256:" + total.hexdigest(), bound
 
 
-def read_distribution(meta_dir: str, tree: Optional[Tree] = None) -> Tuple[Dict[str, Any], List[str]]:
+def read_distribution(meta_dir: str, tree: Optional[Tree] = None) -> Tuple[PackageEntry, List[str], str]:
     """One installed distribution from its .dist-info or .egg-info folder (a path of ``tree``); also the files
-    its RECORD lists.
+    its RECORD lists, and why its editable digest was bounded ("" when it was not).
 
     Raises OSError or ValueError for a folder that does not describe a distribution (no name or version).
     """
@@ -846,8 +843,9 @@ def read_distribution(meta_dir: str, tree: Optional[Tree] = None) -> Tuple[Dict[
     version = (headers.get("version") or [""])[0].strip()
     if not name or not version:
         raise ValueError("{} has no Name or Version".format(meta_file))
-    dist = {"name": canonicalize_name(name), "version": version}  # type: Dict[str, Any]
+    dist = {"name": canonicalize_name(name), "version": version}  # type: PackageEntry
     files = []  # type: List[str]
+    bound = ""
     if is_egg:
         dist["metadata_format"] = "egg-info"
     else:
@@ -868,14 +866,12 @@ def read_distribution(meta_dir: str, tree: Optional[Tree] = None) -> Tuple[Dict[
             if dist["direct_url"].get("kind") == "editable" and project:
                 with contextlib.suppress(OSError):
                     dist["editable_digest"], bound = editable_digest(project, tree)
-                    if bound:
-                        dist["_bound"] = bound
         if "RECORD" in meta_dir_files:
             record = meta_dir_files["RECORD"]
             dist["record_digest"] = record_digest(record)
             files = native_candidates(record)
     dist["requires"] = [scrub_value(r) for r in headers.get("requires-dist", [])]  # pkg @ URL carries tokens
-    return dist, files
+    return dist, files, bound
 
 
 #: The files of a .dist-info folder that are read, with the kind of file each is (its read cap).
@@ -917,17 +913,21 @@ def script_folder() -> List[str]:
     return [first] if first in folders else []
 
 
+#: The files each distribution's RECORD lists that may be native libraries, with the folder it is installed in.
+FilesByName = Dict[str, Tuple[str, List[str]]]
+
+
 def collect_packages(
     path: Optional[List[str]] = None,
     tree: Optional[Tree] = None,
-) -> Tuple[List[Dict[str, Any]], Dict[str, str], Dict[str, Any]]:
+) -> Tuple[List[PackageEntry], SourceEntry, FilesByName]:
     """Every distribution on ``path`` (default sys.path), first one of a name wins as import does.
 
     Returns (packages sorted by name, source, file lists by package) — the file lists feed the native-library scan.
     """
     tree = tree or Tree("/")
-    found = {}  # type: Dict[str, Dict[str, Any]]
-    files_by_name = {}  # type: Dict[str, Tuple[str, List[str]]]
+    found = {}  # type: Dict[str, PackageEntry]
+    files_by_name = {}  # type: FilesByName
     problems = []  # type: List[str]
     bounded = []  # type: List[str]
     folders = search_path(path, tree)
@@ -942,12 +942,11 @@ def collect_packages(
                 continue
             meta_dir = folder.rstrip("/") + "/" + entry
             try:
-                dist, files = read_distribution(meta_dir, tree)
+                dist, files, bound = read_distribution(meta_dir, tree)
             except (OSError, ValueError, UnicodeDecodeError) as e:
                 problems.append("{}: {}".format(shown(entry), getattr(e, "strerror", None) or e))
                 continue
             name = dist["name"]
-            bound = dist.pop("_bound", "")
             if name in found:
                 found[name].setdefault("shadowed", []).append(dist["version"])
                 found[name].setdefault("locations", [files_by_name[name][0]]).append(folder)
@@ -962,7 +961,32 @@ def collect_packages(
         detail += "; editable digest bounded (first files only): " + ", ".join(bounded)
     if problems:
         detail += "; skipped " + "; ".join(problems[:5]) + ("" if len(problems) <= 5 else "; ...")
-    return packages, {"status": "ok", "detail": detail}, files_by_name
+    return packages, {"status": OK, "detail": detail}, files_by_name
+
+
+def packages_section(
+    path: Optional[List[str]], tree: Tree
+) -> Tuple[Tuple[List[PackageEntry], FilesByName], SourceEntry]:
+    """``collect_packages`` as a section reader for ``read_section``: ((packages, files by name), source)."""
+    packages, source, files_by_name = collect_packages(path, tree)
+    return (packages, files_by_name), source
+
+
+def no_packages() -> Tuple[List[PackageEntry], FilesByName]:
+    """What ``packages_section`` gives when it cannot read: no packages, no files."""
+    return [], {}
+
+
+def native_section(
+    packages: List[PackageEntry], files_by_name: FilesByName, system_dirs: Iterable[str], tree: Tree
+) -> Tuple[NativeSection, SourceEntry]:
+    """The native section (shipped libraries and builds) of the packages read, and its source."""
+    versions = {p["name"]: p["version"] for p in packages}
+    native = {
+        "shipped": collect_native_shipped(files_by_name, versions, system_dirs, tree),
+        "builds": collect_builds(files_by_name, tree),
+    }  # type: NativeSection
+    return native, {"status": OK, "detail": NATIVE_DETAIL}
 
 
 #: How the native section is read, for its source line.
@@ -1027,15 +1051,15 @@ def openblas_version(path: str, tree: Optional[Tree] = None) -> str:
 
 
 def collect_native_shipped(
-    files_by_name: Dict[str, Tuple[str, List[str]]],
+    files_by_name: FilesByName,
     versions: Dict[str, str],
     system_dirs: Iterable[str] = (),
     tree: Optional[Tree] = None,
-) -> List[Dict[str, str]]:
+) -> List[NativeLibEntry]:
     """BLAS/LAPACK, OpenMP and CUDA libraries found in the files installed packages list, and in system folders
     (paths of ``tree``)."""
     tree = tree or Tree("/")
-    libs = []
+    libs = []  # type: List[NativeLibEntry]
     for name in sorted(files_by_name):
         folder, files = files_by_name[name]
         for rel in files:
@@ -1071,14 +1095,13 @@ def collect_native_shipped(
             kind, vendor = hit
             version = openblas_version(full, tree) if vendor == "openblas" else library_version(base, kind)
             libs.append({"kind": kind, "vendor": vendor, "path": shown(full), "version": version})
-    return [{k: v for k, v in lib.items() if v} for lib in libs]
+    return [drop_empty(lib) for lib in libs]
 
 
 def system_library_dirs(tree: Optional[Tree] = None, machine: str = "") -> List[str]:
     """The usual system folders for shared libraries (multiarch first) that the tree has."""
     tree = tree or Tree("/")
-    arch = machine or platform.machine()
-    triplet = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}.get(arch, arch + "-linux-gnu")
+    triplet = multiarch_triplet(machine or platform.machine())
     folders = ["/usr/lib/" + triplet, "/lib/" + triplet, "/usr/lib64", "/usr/lib", "/usr/local/lib"]
     return [folder for folder in folders if tree.is_dir(folder)]
 
@@ -1117,15 +1140,13 @@ def parse_torch_cuda(text: str) -> Optional[str]:
     return m.group(1) or m.group(2) or ""
 
 
-def collect_builds(
-    files_by_name: Dict[str, Tuple[str, List[str]]], tree: Optional[Tree] = None
-) -> List[Dict[str, Any]]:
+def collect_builds(files_by_name: FilesByName, tree: Optional[Tree] = None) -> List[BuildEntry]:
     """What numpy's and torch's own files say about their builds: numpy's SIMD lists, torch's CUDA version.
 
     The folders are paths of ``tree``: a link in them is followed inside the tree, never onto this machine.
     """
     tree = tree or Tree("/")
-    builds = []  # type: List[Dict[str, Any]]
+    builds = []  # type: List[BuildEntry]
     if "numpy" in files_by_name:
         folder = files_by_name["numpy"][0].rstrip("/")
         for sub in ("numpy/_core", "numpy/core"):  # numpy 2 moved core to _core
@@ -1154,13 +1175,13 @@ def collect_builds(
             cuda = None
         if cuda is not None:
             builds.append({"package": "torch", "source": rel, "cuda": cuda})
-    return [{k: v for k, v in b.items() if v or k in ("package", "source")} for b in builds]
+    return [drop_empty(b, keep=("package", "source")) for b in builds]
 
 
 # --- timezone ---------------------------------------------------------------------------------------------------
 
 
-def timezone_info(tree: Optional[Tree] = None, environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+def timezone_info(tree: Optional[Tree] = None, environ: Optional[Mapping[str, str]] = None) -> TimezoneEntry:
     """The effective timezone name and the system tzdata version."""
     environ = os.environ if environ is None else environ
     tree = tree or Tree("/")
@@ -1196,7 +1217,7 @@ def probe(
     root: str = "/",
     environ: Optional[Mapping[str, str]] = None,
     pythonpath: Optional[List[str]] = None,
-) -> Dict[str, Any]:
+) -> ProbeOutput:
     """Everything this module reads, as one JSON-ready object shaped like the fingerprint's sections.
 
     ``environ`` is the environment to record (default ``os.environ``: the Python API passes the one its process
@@ -1204,50 +1225,40 @@ def probe(
     search path as the interpreter would: an interpreter run isolated (``-I``) ignores its own variable."""
     environ = os.environ if environ is None else environ
     tree = Tree(root)
-    sources = {}  # type: Dict[str, Dict[str, str]]
-    out = {"probe": PROBE_VERSION, "sources": sources}  # type: Dict[str, Any]
-    try:
-        out["os"], sources["os"] = collect_os(tree)
-    except Exception as e:  # a probe must report, not die: the caller shows why
-        out["os"], sources["os"] = {}, {"status": "unavailable", "detail": _describe(e)}
-    try:
-        out["python"], sources["python"] = collect_python(
-            out["os"].get("libc_family", ""), out["os"].get("libc_version", "")
-        )
-    except Exception as e:
-        out["python"], sources["python"] = {}, {"status": "unavailable", "detail": _describe(e)}
+    sources = {}  # type: Dict[str, SourceEntry]
+    os_data, sources["os"] = read_section(lambda: collect_os(tree), OsSection())
+    family, version = os_data.get("libc_family", ""), os_data.get("libc_version", "")
+    python, sources["python"] = read_section(lambda: collect_python(family, version), PythonSection())
     if path is None and sys.flags.no_site:
         venv = venv_config(tree)
         path = site_path(tree, venv)
-        out["python"].update(_venv_prefixes(venv))
+        python.update(_venv_prefixes(venv))
         sources["python"]["detail"] += "; run without site (-S): site folders and .pth lines read, never run"
     if pythonpath:
         path = list(pythonpath) + [p for p in (sys.path if path is None else path) if p not in pythonpath]
-    try:
-        packages, sources["packages"], files_by_name = collect_packages(path, tree)
-        out["packages"] = packages
-        if pythonpath:
-            sources["packages"]["detail"] += "; the caller's PYTHONPATH ({} entries) first".format(len(pythonpath))
-    except Exception as e:
-        out["packages"], files_by_name = [], {}
-        sources["packages"] = {"status": "unavailable", "detail": _describe(e)}
-    try:
-        versions = {p["name"]: p["version"] for p in out["packages"]}
-        shipped = collect_native_shipped(files_by_name, versions, system_library_dirs(tree), tree)
-        out["native"] = {"shipped": shipped, "builds": collect_builds(files_by_name, tree)}
-        sources["native"] = {"status": "ok", "detail": NATIVE_DETAIL}
-    except Exception as e:
-        out["native"] = {}
-        sources["native"] = {"status": "unavailable", "detail": _describe(e)}
-    env = select_env(environ, extra_env)
-    env.update(timezone_info(tree, environ))
-    out["env"] = env
-    sources["env"] = {"status": "ok", "detail": "allow-listed environment variables, /etc/localtime"}
+    (packages, files_by_name), sources["packages"] = read_section(
+        lambda: packages_section(path, tree), no_packages()
+    )
+    if pythonpath and sources["packages"]["status"] == OK:
+        sources["packages"]["detail"] += "; the caller's PYTHONPATH ({} entries) first".format(len(pythonpath))
+    native, sources["native"] = read_section(
+        lambda: native_section(packages, files_by_name, system_library_dirs(tree), tree), NativeSection()
+    )
+    env = env_section(select_env(environ, extra_env), timezone_info(tree, environ))
+    sources["env"] = {"status": OK, "detail": "allow-listed environment variables, /etc/localtime"}
     refused = sources_entry([tree])
     if refused:
-        sources["files"] = refused
+        sources["files"] = {"status": refused["status"], "detail": refused["detail"]}
     tree.close()
-    return out
+    return {
+        "probe": PROBE_VERSION,
+        "sources": sources,
+        "os": os_data,
+        "python": python,
+        "packages": packages,
+        "native": native,
+        "env": env,
+    }
 
 
 # --- sys.path without site --------------------------------------------------------------------------------------
@@ -1280,7 +1291,7 @@ def venv_config(tree: Tree) -> Venv:
     return None
 
 
-def _venv_prefixes(venv: Venv) -> Dict[str, Any]:
+def _venv_prefixes(venv: Venv) -> PythonSection:
     """``prefix``/``in_venv`` as site.py would have set them (before 3.11, -S leaves sys.prefix at the base)."""
     if venv is None:
         return {}
@@ -1349,10 +1360,6 @@ def pth_paths(tree: Tree, site: str) -> List[str]:
             if folder not in out and tree.exists(folder):
                 out.append(folder)
     return out
-
-
-def _describe(e: BaseException) -> str:
-    return "{}: {}".format(type(e).__name__, e)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

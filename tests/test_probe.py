@@ -103,7 +103,7 @@ def test_marker_environment_matches_packaging() -> None:
 
 def test_best_tag_matches_packaging_tags() -> None:
     family, version = probe.libc()
-    tags = probe.wheel_tags(family, version)
+    tags = probe.interpreter_wheel_tags(family, version)  # contract.wheel_tags, fed by this interpreter
     # The most specific manylinux/musllinux tag packaging.tags lists (newer packaging puts linux_* first).
     first = next(t for t in packaging.tags.sys_tags() if t.platform.startswith(("manylinux", "musllinux")))
     assert tags["best_tag"] == str(first)

@@ -25,6 +25,7 @@ import zlib
 from dataclasses import dataclass
 from typing import IO, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from envcheck.contract import ProbeOutput
 from envcheck.targets.extract import apply_layer, member_parts, member_path
 from envcheck.targets.interface import Target, TargetError
 from envcheck.targets.layerstream import Digest, LayerReader
@@ -401,7 +402,7 @@ class ImageArchiveTarget(Target):
     def hardware_note(self) -> str:
         return "a saved image does not show the hardware it will be deployed on"
 
-    def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
+    def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         label = f"--image-archive {self.path}"
         if not os.path.exists(self.path):
             raise TargetError(f"{label}: no such file")

@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from envcheck.collect.cpu import CpuCollector, format_cpu_list, parse_cpu_list
 from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.memory import MemoryCollector
+from envcheck.contract import ContractError, ProbeOutput, check_output
 from envcheck.model import OK, CpuInfo, MemoryInfo
 from envcheck.probe import scrub_value
 from envcheck.targets.archive import ArchiveError, apply_layer_file, environ_from_config
@@ -56,8 +57,9 @@ def probe_command(executable: str, extra_env: Sequence[str] = ()) -> List[str]:
     return args
 
 
-def parse_output(label: str, code: int, stdout: str, stderr: str) -> Dict[str, Any]:
-    """The probe's JSON from its exit code and output; raises ``TargetError`` with one line."""
+def parse_output(label: str, code: int, stdout: str, stderr: str) -> ProbeOutput:
+    """The probe's output from its exit code and printed JSON, checked against the contract (the container's
+    process is not trusted); raises ``TargetError`` with one line."""
     if code == TOO_OLD_EXIT and "envcheck-too-old" in stderr:
         version = stderr.split("envcheck-too-old", 1)[1].split()[0]
         raise TargetError(f"{label}: Python {version} is older than 3.8, which the probe needs")
@@ -66,11 +68,14 @@ def parse_output(label: str, code: int, stdout: str, stderr: str) -> Dict[str, A
         raise TargetError(f"{label}: the probe failed with exit code {code} ({scrub_value(last[:200])})")
     try:
         data = json.loads(stdout)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise TargetError(f"{label}: the probe printed no JSON") from e
     if not isinstance(data, dict):
         raise TargetError(f"{label}: the probe printed unexpected output")
-    return data
+    try:
+        return check_output(data)
+    except ContractError as e:
+        raise TargetError(f"{label}: the probe printed unexpected output ({e})") from e
 
 
 def _engine_url() -> str:
@@ -145,7 +150,7 @@ class ImageTarget(Target):
     def hardware_note(self) -> str:
         return "an image does not show the hardware it will be deployed on"
 
-    def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
+    def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         label = f"--image {self.ref}"
         docker_client = client(self.timeout)
         try:
@@ -193,7 +198,7 @@ class ImageTarget(Target):
         finally:
             container.remove(force=True)
 
-    def _static(self, docker_client: Any, image: Any, extra_env: Sequence[str]) -> Dict[str, Any]:
+    def _static(self, docker_client: Any, image: Any, extra_env: Sequence[str]) -> ProbeOutput:
         """The image has no Python: read its exported filesystem without running anything."""
         label = f"--image {self.ref}"
         environ = environ_from_config((image.attrs.get("Config") or {}).get("Env"))
@@ -234,7 +239,7 @@ class ContainerTarget(Target):
     def name(self) -> str:
         return f"container:{self.container_name}"
 
-    def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
+    def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         label = f"--container {self.container_name}"
         docker_client = client(self.timeout)
         try:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import posixpath
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from envcheck.contract import ProbeOutput
 from envcheck.errors import EnvcheckError
 from envcheck.tree import Tree
 
@@ -35,8 +36,8 @@ class Target(ABC):
         """How the target is recorded in the lockfile's ``meta.target``."""
 
     @abstractmethod
-    def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
-        """The probe's JSON for this target; raises ``TargetError``."""
+    def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
+        """The probe's output for this target (the contract every producer fills); raises ``TargetError``."""
 
     @property
     def hardware_note(self) -> str:

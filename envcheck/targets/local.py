@@ -9,9 +9,10 @@ environment a model needs. The launch environment is also what ``--pid`` and the
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Hashable, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Hashable, Mapping, Optional, Sequence, Tuple
 
 from envcheck import probe
+from envcheck.contract import ProbeOutput
 from envcheck.targets.interface import Target, folders_token
 
 ENV_DETAIL = "allow-listed environment variables as the process was launched ({}), /etc/localtime"
@@ -67,7 +68,7 @@ class LocalTarget(Target):
     def name(self) -> str:
         return "local"
 
-    def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
+    def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         environ, where = launch_environ(self.proc_root)
         data = probe.probe(extra_env=extra_env, environ=environ)
         data["sources"]["env"]["detail"] = ENV_DETAIL.format(where)

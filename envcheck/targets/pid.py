@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Seque
 from envcheck.collect.cgroup import read_text
 from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.native import LoadedLibrariesCollector, openblas_corename_of_file
+from envcheck.contract import ProbeOutput, PythonSection
 from envcheck.model import NativeLib, PythonInfo
 from envcheck.probe import detect_container, select_env
 from envcheck.targets.interface import Target, TargetError, folders_token, site_folders
@@ -125,11 +126,11 @@ def find_processes(pattern: str, proc_root: str = "/proc", exclude: Sequence[int
     return [(pid, cmd) for _, pid, cmd in sorted(found)]
 
 
-def _sites_of(python: Mapping[str, Any], environ: Mapping[str, str]) -> List[str]:
+def _sites_of(python: PythonSection, environ: Mapping[str, str]) -> List[str]:
     """The site folders (tree paths) of the probed interpreter: its prefixes', the system's, the user's and
     PYTHONPATH's."""
-    minor = ".".join(str(python.get("version", "")).split(".")[:2])
-    prefixes = [str(python.get("prefix", "")), str(python.get("base_prefix", "")), "/usr/local", "/usr"]
+    minor = ".".join(python.get("version", "").split(".")[:2])
+    prefixes = [python.get("prefix", ""), python.get("base_prefix", ""), "/usr/local", "/usr"]
     if environ.get("HOME"):
         prefixes.append(posixpath.join(environ["HOME"], ".local"))
     return site_folders(prefixes, minor, environ.get("PYTHONPATH", "").split(":"))
@@ -224,7 +225,7 @@ class PidTarget(Target):
                         return candidate
         return exe
 
-    def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
+    def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         if not os.path.isdir(self._path()):
             raise TargetError(f"--pid {self.pid}: no such process (it has exited?)")
         argv = parse_cmdline(self._read("cmdline"))
@@ -242,7 +243,7 @@ class PidTarget(Target):
             raise TargetError(f"--pid {self.pid}: cannot read {root} ({e.strerror})") from e
         data["sources"]["python"]["detail"] = f"{interpreter} of process {self.pid}, read through {root}"
         self._add_kernel(data, root, environ)
-        self._sites = _sites_of(data.get("python", {}), environ)
+        self._sites = _sites_of(data["python"], environ)
         return data
 
     def change_token(self) -> Optional[Hashable]:
@@ -263,16 +264,16 @@ class PidTarget(Target):
         except OSError:
             return None
 
-    def _add_kernel(self, data: Dict[str, Any], root: str, environ: Mapping[str, str]) -> None:
+    def _add_kernel(self, data: ProbeOutput, root: str, environ: Mapping[str, str]) -> None:
         """A process on this machine runs on this kernel: what a static tree cannot tell, /proc can."""
-        kernel = {}
+        kernel: Dict[str, str] = {}
         for key, name in (("release", "osrelease"), ("version", "version")):
             try:
                 with open(posixpath.join(self.proc_root, "sys/kernel", name), encoding="utf-8") as f:
                     kernel[key] = f.read().strip()
             except OSError:
                 pass
-        os_data = data.setdefault("os", {})
+        os_data = data["os"]
         if "release" in kernel:
             os_data["release"] = kernel["release"]
             data["python"].setdefault("markers", {})["platform_release"] = kernel["release"]

@@ -8,13 +8,16 @@ shadows it through ``--python`` too."""
 
 from __future__ import annotations
 
+import ast
 import base64
+import functools
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Hashable, List, Optional, Sequence
+from typing import Dict, Hashable, List, Optional, Sequence, Set
 
 from envcheck import _subprocess
+from envcheck.contract import ContractError, ProbeOutput, check_output
 from envcheck.probe import scrub_value
 from envcheck.targets.interface import Target, TargetError, folders_token, site_folders
 
@@ -30,20 +33,78 @@ BOOTSTRAP = (
 TOO_OLD_EXIT = 3
 
 
-_BUNDLED = "from envcheck.tree import Tree, sources_entry  # bundled: the probe's source carries tree.py"
+#: The modules of the probe's source, in the order they are bundled: each imports only the ones before it.
+BUNDLE = ("tree", "contract", "probe")
+_BUNDLED = "# bundled"
 _FUTURE = "from __future__ import annotations"
 
 
+class BundleError(RuntimeError):
+    """The probe's modules no longer bundle as ``probe_source()`` expects (a bug in envcheck, not bad input)."""
+
+
+@functools.lru_cache(maxsize=1)
 def probe_source() -> str:
-    """The probe's source as one module for another interpreter: tree.py (the safe reader it uses), then
-    probe.py without its import of it. Neither imports anything of envcheck in the target."""
+    """The probe's source as one module for another interpreter: tree.py (the safe reader), contract.py (the
+    output's types and the helpers the static reader shares), then probe.py, each without its ``__future__``
+    import and its ``# bundled`` imports of the ones before it. Nothing of envcheck is imported in the target.
+    Built once per process (checking the modules takes a fifth of a second)."""
     package = Path(__file__).resolve().parent.parent
-    tree = package.joinpath("tree.py").read_text(encoding="utf-8")
-    probe = package.joinpath("probe.py").read_text(encoding="utf-8")
-    if _BUNDLED not in probe.splitlines() or _FUTURE not in tree.splitlines():
-        raise RuntimeError("probe.py and tree.py no longer bundle as probe_source() expects")
-    parts = [tree.replace(_FUTURE, "", 1), probe.replace(_FUTURE, "", 1).replace(_BUNDLED, "", 1)]
+    parts = []
+    defined: Dict[str, Set[str]] = {}
+    for module in BUNDLE:
+        text = package.joinpath(f"{module}.py").read_text(encoding="utf-8")
+        parts.append(_strip_imports(module, text, defined))
     return _FUTURE + "\n" + "\n".join(parts)
+
+
+def _strip_imports(module: str, text: str, defined: Dict[str, Set[str]]) -> str:
+    """``text`` without its ``__future__`` import and its imports of envcheck, after checking that each of those
+    is marked ``# bundled``, imports from a module bundled before it names that module defines, and that no name
+    it defines is defined by another bundled module too (they share one namespace in the target)."""
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    drop: Set[int] = set()
+    future = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "envcheck" for a in node.names):
+            raise BundleError(f"{module}.py: 'import envcheck...' cannot be bundled; use a marked from-import")
+        if not isinstance(node, ast.ImportFrom) or not node.module:
+            continue
+        if node.module == "__future__":
+            future = True
+        elif node.module.split(".")[0] == "envcheck":
+            source = node.module.split(".", 1)[-1]
+            if node not in tree.body or _BUNDLED not in lines[node.lineno - 1]:
+                raise BundleError(
+                    f"{module}.py:{node.lineno}: an import of envcheck not a top-level line marked {_BUNDLED!r}"
+                )
+            missing = [a.name for a in node.names if a.name not in defined.get(source, set()) or a.asname]
+            if missing:
+                raise BundleError(f"{module}.py:{node.lineno}: {missing[0]} is not bundled before it")
+        else:
+            continue
+        drop.update(range(node.lineno - 1, (node.end_lineno or node.lineno)))
+    if not future:
+        raise BundleError(f"{module}.py: no {_FUTURE!r}")
+    names = _top_level_names(tree)
+    for other, theirs in defined.items():
+        clash = sorted(names & theirs)
+        if clash:
+            raise BundleError(f"{module}.py and {other}.py both define {clash[0]}")
+    defined[module] = names
+    return "\n".join(line for i, line in enumerate(lines) if i not in drop)
+
+
+def _top_level_names(tree: ast.Module) -> Set[str]:
+    names: Set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
 
 
 class PythonTarget(Target):
@@ -63,7 +124,7 @@ class PythonTarget(Target):
     def name(self) -> str:
         return f"python:{self.executable}"
 
-    def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
+    def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         exe = self.executable
         if not os.path.exists(exe):
             raise TargetError(f"--python {exe}: no such file")
@@ -87,14 +148,18 @@ class PythonTarget(Target):
             detail = scrub_value(last[:200])  # the child's own words may quote its environment
             raise TargetError(f"--python {exe}: not a Python interpreter the probe can run in ({detail})")
         try:
-            data = json.loads(done.stdout)
-        except ValueError as e:
+            raw = json.loads(done.stdout)
+        except (ValueError, RecursionError) as e:
             raise TargetError(f"--python {exe}: the probe printed no JSON (is it a Python interpreter?)") from e
-        if not isinstance(data, dict):
+        if not isinstance(raw, dict):
             raise TargetError(f"--python {exe}: the probe printed unexpected output")
-        python = data.get("python") or {}
-        minor = ".".join(str(python.get("version", "")).split(".")[:2])
-        prefixes = [str(python.get("prefix", "")), str(python.get("base_prefix", ""))]
+        try:
+            data = check_output(raw)
+        except ContractError as e:
+            raise TargetError(f"--python {exe}: the probe printed unexpected output ({e})") from e
+        python = data["python"]
+        minor = ".".join(python.get("version", "").split(".")[:2])
+        prefixes = [python.get("prefix", ""), python.get("base_prefix", "")]
         self._sites = site_folders(prefixes, minor, pythonpath)
         return data
 

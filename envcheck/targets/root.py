@@ -3,8 +3,9 @@ packages only; the hardware it will run on is not there to see."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
+from envcheck.contract import ProbeOutput
 from envcheck.targets.interface import Target, TargetError
 from envcheck.targets.rootfs import RootError, probe_root
 
@@ -28,7 +29,7 @@ class RootTarget(Target):
     def hardware_note(self) -> str:
         return "a filesystem tree does not show the hardware it will run on"
 
-    def probe(self, extra_env: Sequence[str] = ()) -> Dict[str, Any]:
+    def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         try:
             return probe_root(self.path, self.environ, interpreter=self.interpreter, extra_env=extra_env)
         except RootError as e:

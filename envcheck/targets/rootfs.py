@@ -21,6 +21,18 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from envcheck import probe
+from envcheck.contract import (
+    OK,
+    NativeSection,
+    OsSection,
+    ProbeOutput,
+    PythonSection,
+    SourceEntry,
+    env_section,
+    multiarch_triplet,
+    read_section,
+    wheel_tags,
+)
 from envcheck.errors import EnvcheckError
 from envcheck.tree import Tree, sources_entry
 
@@ -53,7 +65,7 @@ def static_libc(tree: Tree, machine: str) -> Tuple[str, str]:
     musl = [n for n in _listdir(tree, "/lib") if n.startswith("ld-musl-")]
     if musl:
         return "musl", _musl_version(tree)
-    triplet = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}.get(machine, f"{machine}-linux-gnu")
+    triplet = multiarch_triplet(machine)
     for folder in (f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib64", "/usr/lib64", "/lib", "/usr/lib"):
         path = f"{folder}/libc.so.6"
         if tree.is_file(path):
@@ -275,7 +287,7 @@ def _word_before(data: bytes, at: int) -> bool:
     return bool(before) and (before.isalnum() or before == b"_")
 
 
-def read_python(tree: Tree, interp: Interpreter, machine: str, libc: Tuple[str, str]) -> Dict[str, Any]:
+def read_python(tree: Tree, interp: Interpreter, machine: str, libc: Tuple[str, str]) -> PythonSection:
     """The python section, read from the interpreter's files."""
     minor = interp.version_dir[len("python") :].rstrip("t")
     stdlib = posixpath.join(interp.base_prefix, "lib", interp.version_dir)
@@ -292,9 +304,9 @@ def read_python(tree: Tree, interp: Interpreter, machine: str, libc: Tuple[str, 
     soabi = str(config.get("SOABI", ""))
     free_threaded = bool(config.get("Py_GIL_DISABLED"))
     cache_tag = "cpython-" + minor.replace(".", "") + ("t" if free_threaded else "")
-    tags = _wheel_tags(minor, soabi, machine, libc, bits)
+    tags = wheel_tags(minor, soabi, machine, libc[0], libc[1], bits)
     build = f"main, {strings['date']} {strings['time']}" if strings.get("date") else ""
-    data = {
+    return {
         "implementation": "CPython",
         "version": version,
         "build": build,
@@ -310,25 +322,11 @@ def read_python(tree: Tree, interp: Interpreter, machine: str, libc: Tuple[str, 
         "base_prefix": interp.base_prefix,
         "in_venv": interp.prefix != interp.base_prefix,
         "markers": _markers(version, machine),
+        "interpreter_tag": tags["interpreter_tag"],
+        "abi_tag": tags["abi_tag"],
+        "platform_tag": tags["platform_tag"],
+        "best_tag": tags["best_tag"],
     }
-    data.update(tags)
-    return data
-
-
-def _wheel_tags(minor: str, soabi: str, machine: str, libc: Tuple[str, str], bits: int) -> Dict[str, str]:
-    interp = "cp" + minor.replace(".", "")
-    parts = soabi.split("-")
-    abi = "cp" + parts[1] if len(parts) > 1 and parts[0] == "cpython" else interp
-    arch = machine if bits == 64 else {"x86_64": "i686", "aarch64": "armv7l"}.get(machine, machine)
-    family, version = libc
-    m = re.match(r"(\d+)\.(\d+)", version)
-    if family == "glibc" and m:
-        plat = f"manylinux_{m.group(1)}_{m.group(2)}_{arch}"
-    elif family == "musl" and m:
-        plat = f"musllinux_{m.group(1)}_{m.group(2)}_{arch}"
-    else:
-        plat = f"linux_{arch}"
-    return {"interpreter_tag": interp, "abi_tag": abi, "platform_tag": plat, "best_tag": f"{interp}-{abi}-{plat}"}
 
 
 def _markers(version: str, machine: str) -> Dict[str, str]:
@@ -388,7 +386,7 @@ def probe_root(
     *,
     interpreter: Optional[str] = None,
     extra_env: Sequence[str] = (),
-) -> Dict[str, Any]:
+) -> ProbeOutput:
     """The probe's JSON for a tree, read statically. Raises ``RootError`` when the tree has no Python."""
     if not os.path.isdir(root):
         raise RootError(f"{root}: not a folder")
@@ -396,23 +394,45 @@ def probe_root(
         out = _probe_tree(tree, environ, interpreter, extra_env)
         refused = sources_entry([tree])
     if refused:
-        out["sources"]["files"] = refused
+        out["sources"]["files"] = {"status": refused["status"], "detail": refused["detail"]}
     return out
 
 
 def _probe_tree(
     tree: Tree, environ: Mapping[str, str], interpreter: Optional[str], extra_env: Sequence[str]
-) -> Dict[str, Any]:
-    sources: Dict[str, Dict[str, str]] = {}
-    out: Dict[str, Any] = {"probe": probe.PROBE_VERSION, "sources": sources}
+) -> ProbeOutput:
     interp = find_interpreter(tree, environ, interpreter)
     try:
         machine, _, _ = elf_info(tree, interp.binary)
     except OSError as e:
         raise RootError(f"{interp.binary}: {e.strerror or e}") from e
     libc = static_libc(tree, machine)
+    sources: Dict[str, SourceEntry] = {}
+    os_data, sources["os"] = read_section(lambda: _read_os(tree, machine, libc), OsSection())
+    python, sources["python"] = read_section(lambda: _read_python(tree, interp, machine, libc), PythonSection())
+    (packages, files_by_name), sources["packages"] = read_section(
+        lambda: probe.packages_section(sys_path(tree, interp, environ), tree), probe.no_packages()
+    )
+    native, sources["native"] = read_section(
+        lambda: probe.native_section(packages, files_by_name, probe.system_library_dirs(tree, machine), tree),
+        NativeSection(),
+    )
+    env = env_section(probe.select_env(environ, extra_env), probe.timezone_info(tree, environ))
+    sources["env"] = {"status": OK, "detail": "the target's environment variables (allow-listed)"}
+    return {
+        "probe": probe.PROBE_VERSION,
+        "sources": sources,
+        "os": os_data,
+        "python": python,
+        "packages": packages,
+        "native": native,
+        "env": env,
+    }
+
+
+def _read_os(tree: Tree, machine: str, libc: Tuple[str, str]) -> Tuple[OsSection, SourceEntry]:
     release, _ = probe.read_os_release(tree)
-    out["os"] = {
+    data: OsSection = {
         "system": "Linux",
         "machine": machine,
         "distro_id": release.get("ID", ""),
@@ -421,18 +441,11 @@ def _probe_tree(
         "libc_family": libc[0],
         "libc_version": libc[1],
     }
-    sources["os"] = {"status": "ok", "detail": "files of the tree (kernel and page size are the host's: not read)"}
-    out["python"] = read_python(tree, interp, machine, libc)
-    sources["python"] = {"status": "ok", "detail": f"{interp.executable}: its files, read without running it"}
-    path = sys_path(tree, interp, environ)
-    packages, sources["packages"], files_by_name = probe.collect_packages(path, tree)
-    out["packages"] = packages
-    versions = {p["name"]: p["version"] for p in packages}
-    shipped = probe.collect_native_shipped(files_by_name, versions, probe.system_library_dirs(tree, machine), tree)
-    out["native"] = {"shipped": shipped, "builds": probe.collect_builds(files_by_name, tree)}
-    sources["native"] = {"status": "ok", "detail": probe.NATIVE_DETAIL}
-    env = probe.select_env(environ, extra_env)
-    env.update(probe.timezone_info(tree, environ))
-    out["env"] = env
-    sources["env"] = {"status": "ok", "detail": "the target's environment variables (allow-listed)"}
-    return out
+    return data, {"status": OK, "detail": "files of the tree (kernel and page size are the host's: not read)"}
+
+
+def _read_python(
+    tree: Tree, interp: Interpreter, machine: str, libc: Tuple[str, str]
+) -> Tuple[PythonSection, SourceEntry]:
+    detail = f"{interp.executable}: its files, read without running it"
+    return read_python(tree, interp, machine, libc), {"status": OK, "detail": detail}
