@@ -106,6 +106,7 @@ class PackageEntry(_PackageKeys, total=False):
     metadata_format: str
     editable_digest: str
     locations: List[str]
+    modules: List[str]
 
 
 class _NativeLibKeys(TypedDict):

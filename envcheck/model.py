@@ -133,6 +133,10 @@ class Package:
     locations: Tuple[str, ...] = ()
     """Only for a distribution that hides others (``shadowed``): the folder it was found in, then the folders of
     the copies it hides, in path order."""
+    modules: Tuple[str, ...] = ()
+    """The top-level modules it installs (top_level.txt, else its RECORD), as
+    ``importlib.metadata.packages_distributions`` maps them: what ties a module a model file names to the
+    distribution that provides it."""
 
 
 @dataclass(frozen=True)
@@ -270,11 +274,33 @@ class EnvInfo:
 
 
 @dataclass(frozen=True)
+class ModelWriter:
+    """The library that wrote a model file, as the file itself says (scikit-learn's ``_sklearn_version`` in a
+    pickle, xgboost's ``version``, an ONNX producer)."""
+
+    package: str
+    """Canonical distribution name (``scikit-learn``)."""
+    version: str
+
+
+@dataclass(frozen=True)
 class ModelFile:
     path: str
     """As given, or relative to the directory given."""
     size: int
     sha256: str
+    format: str = ""
+    """What the file was read as (``pickle``, ``joblib``, ``torch``, ``onnx``...; ``envcheck.modelfiles``);
+    empty when it was not read (a lockfile older than that reader)."""
+    references: Tuple[str, ...] = ()
+    """``module:qualname`` of each global a pickle stream names (never unpickled), sorted, bounded."""
+    modules: Tuple[str, ...] = ()
+    """The top-level modules of ``references``: what ties the file to the distributions that provide them."""
+    written_by: Optional[ModelWriter] = None
+    format_versions: Dict[str, str] = field(default_factory=dict)
+    """Versions the format carries (``ir_version``, ``opset``, LightGBM's ``version``...)."""
+    notes: Tuple[str, ...] = ()
+    """What could not be read, and why (a cap reached, a truncated stream)."""
 
 
 @dataclass(frozen=True)

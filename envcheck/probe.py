@@ -21,7 +21,7 @@ import struct
 import subprocess
 import sys
 import sysconfig
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
 from envcheck.contract import (  # bundled: the probe's source carries contract.py
     OK,
@@ -700,6 +700,38 @@ def native_candidates(record: bytes) -> List[str]:
     return out
 
 
+# The first component of each RECORD line: a folder (``sklearn/``) or a file at the top (``six.py,``).
+_RECORD_TOP = re.compile(rb"^([^/,\n\r\"]+)([/,])", re.MULTILINE)
+_MODULE_FILE = re.compile(r"([^.]{1,100})(?:\.py|\.pyc|(?:\.[A-Za-z0-9_-]+)?\.so)")
+_NAME = re.compile(r"[^.\s]{1,100}")
+#: At most this many top-level modules are kept per distribution (sorted), so a crafted RECORD cannot bloat a
+#: lockfile.
+MAX_MODULES = 64
+
+
+def top_level_modules(record: Optional[bytes], declared: Optional[bytes] = None) -> List[str]:
+    """The top-level modules a distribution installs, as ``importlib.metadata.packages_distributions`` finds
+    them: the names its top_level.txt declares when it has one, else the first component of each RECORD path
+    (a folder without a dot in its name but ``__pycache__``, ``x.py``, an extension module); sorted, at most
+    ``MAX_MODULES``."""
+    names: Set[str] = set()
+    if declared is not None:
+        for line in declared.decode("utf-8", "replace").split():
+            if _NAME.fullmatch(line) and line.isprintable():
+                names.add(line)
+    elif record is not None:
+        for m in _RECORD_TOP.finditer(record):
+            part = m.group(1).decode("utf-8", "replace")
+            if m.group(2) == b"/":
+                if _NAME.fullmatch(part) and part != "__pycache__" and part.isprintable():
+                    names.add(part)
+            else:
+                found = _MODULE_FILE.fullmatch(part)
+                if found and found.group(1).isprintable():
+                    names.add(found.group(1))
+    return sorted(names)[:MAX_MODULES]
+
+
 _INSTALLER_FILES = (
     b".dist-info/INSTALLER,",
     b".dist-info/REQUESTED,",
@@ -870,6 +902,12 @@ def read_distribution(meta_dir: str, tree: Optional[Tree] = None) -> Tuple[Packa
             record = meta_dir_files["RECORD"]
             dist["record_digest"] = record_digest(record)
             files = native_candidates(record)
+    if is_egg and not tree.is_file(meta_dir):
+        with contextlib.suppress(OSError):
+            meta_dir_files["top_level.txt"] = tree.read(meta_dir + "/top_level.txt", "small")
+    modules = top_level_modules(meta_dir_files.get("RECORD"), meta_dir_files.get("top_level.txt"))
+    if modules:
+        dist["modules"] = modules
     dist["requires"] = [scrub_value(r) for r in headers.get("requires-dist", [])]  # pkg @ URL carries tokens
     return dist, files, bound
 
@@ -881,6 +919,7 @@ _DIST_INFO_FILES = (
     ("REQUESTED", "small"),
     ("direct_url.json", "small"),
     ("RECORD", "record"),
+    ("top_level.txt", "small"),
 )
 
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import packaging.markers
 import packaging.tags
@@ -582,3 +583,51 @@ def test_without_site_a_site_folder_already_on_the_path_still_has_its_pth_read(t
         check=True,
     )
     assert [p["name"] for p in json.loads(done.stdout)["packages"]] == ["foo"]
+
+
+def _packages_distributions_modules(dist: Any) -> set[str]:
+    """The top-level names ``importlib.metadata.packages_distributions`` gives a distribution (CPython 3.11's
+    ``_top_level_declared(dist) or _top_level_inferred(dist)``, written with the public API), less __pycache__."""
+    import inspect
+
+    declared = (dist.read_text("top_level.txt") or "").split()
+    if declared:
+        return set(declared)
+    names = set()
+    for path in dist.files or ():
+        name = path.parts[0] if len(path.parts) > 1 else (inspect.getmodulename(str(path)) or str(path))
+        if "." not in name and name != "__pycache__":
+            names.add(name)
+    return names
+
+
+@pytest.mark.parametrize("where", ["h200", "this environment"])
+def test_top_level_modules_are_those_packages_distributions_finds(where: str, h200_site: Path) -> None:
+    """What ties a module a model names to its distribution: for every real H200 distribution and every one of
+    this environment, the probe's ``modules`` equal importlib.metadata's mapping."""
+    import importlib.metadata
+
+    folders = [str(h200_site)] if where == "h200" else None
+    packages, _, _ = probe.collect_packages(folders)
+    by_name = {p["name"]: p for p in packages}
+    dists = importlib.metadata.distributions(path=folders) if folders else importlib.metadata.distributions()
+    checked = 0
+    for dist in dists:
+        name = probe.canonicalize_name(dist.metadata["Name"])
+        if by_name[name]["version"] != dist.version:  # a shadowed duplicate
+            continue
+        assert set(by_name[name].get("modules", [])) == _packages_distributions_modules(dist), name
+        checked += 1
+    assert checked >= (190 if where == "h200" else 30)
+    if where == "h200":
+        assert by_name["scikit-learn"]["modules"] == ["sklearn"]
+        assert by_name["pyyaml"]["modules"] == ["_yaml", "yaml"]
+
+
+def test_top_level_modules_are_bounded_and_skip_what_cannot_be_imported() -> None:
+    record = b"".join(b"m%d/__init__.py,,\n" % i for i in range(500))
+    record += b"../../bin/tool,,\nx.dist-info/METADATA,,\nx.libs/libz.so,,\n__pycache__/a.pyc,,\n"
+    names = probe.top_level_modules(record)
+    assert len(names) == probe.MAX_MODULES and names == sorted(names)
+    assert probe.top_level_modules(b"a.py,,\n_b.cpython-311-x86_64-linux-gnu.so,,\nc.pth,,\n") == ["_b", "a"]
+    assert probe.top_level_modules(b"ignored/x.py,,\n", b"yaml\n_yaml\n\x1b[31m\n") == ["_yaml", "yaml"]
