@@ -1,0 +1,28 @@
+"""Read what a model file needs, statically: the globals its pickles name, the library and version that wrote
+it, its format's version stamps, without unpickling, importing or running anything it holds.
+
+``read_model_needs(path)`` is the entry point; ``read_stream`` reads an open file; ``module_owners`` maps the
+modules found to the distributions that provide them.
+"""
+
+from envcheck.modelfiles.bounded import ReadLimits
+from envcheck.modelfiles.detect import READERS, read_model_needs, read_stream, reader_for
+from envcheck.modelfiles.interface import ModelFormat, ModelNeeds, ModelReadError, Reader, Sample, WrittenBy
+from envcheck.modelfiles.owners import STDLIB, ModuleOwners, module_owners
+
+__all__ = [
+    "READERS",
+    "STDLIB",
+    "ModelFormat",
+    "ModelNeeds",
+    "ModelReadError",
+    "ModuleOwners",
+    "ReadLimits",
+    "Reader",
+    "Sample",
+    "WrittenBy",
+    "module_owners",
+    "read_model_needs",
+    "read_stream",
+    "reader_for",
+]
