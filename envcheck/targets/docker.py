@@ -9,10 +9,13 @@ exported filesystem. The ``docker`` SDK is an optional extra, imported only here
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import shutil
 import tempfile
+import traceback
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -122,8 +125,23 @@ def client(timeout: float) -> Any:
         import docker
     except ImportError as e:
         raise TargetError("the Docker SDK is not installed: pip install 'envcheck[docker]'") from e
-    with engine_errors("docker"):
-        return docker.from_env(timeout=int(timeout))
+    try:
+        with engine_errors("docker"):
+            return docker.from_env(timeout=int(timeout))
+    except TargetError as e:
+        _release(e)
+        raise
+
+
+def _release(e: BaseException) -> None:
+    """Free what a failed connect left behind now (docker-py's half-built client holds an open socket in the
+    frames of the error's traceback), so that it is closed here and not reported later by the collector."""
+    cause = e.__cause__
+    if cause is not None and cause.__traceback__ is not None:
+        traceback.clear_frames(cause.__traceback__)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def _missing_executable(text: str) -> bool:
