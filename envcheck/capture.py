@@ -11,7 +11,7 @@ from envcheck import __version__
 from envcheck.collect.cuda import cuda_shipped
 from envcheck.collect.frameworks import torch_runtime
 from envcheck.collect.interface import Collected, Collector
-from envcheck.collect.models import digest_models
+from envcheck.collect.models import digest_models, resolve_writers
 from envcheck.collect.native import LoadedLibrariesCollector
 from envcheck.footprint import tool_packages
 from envcheck.model import (
@@ -24,6 +24,7 @@ from envcheck.model import (
     Source,
     TorchRuntime,
 )
+from envcheck.modelscope import model_scope
 from envcheck.software import ProbeDataError, software
 from envcheck.targets.interface import Target, TargetError
 
@@ -102,10 +103,19 @@ def take(
     if "gpu" in values:
         shipped = cuda_shipped(packages, native.builds)
         values["gpu"] = dataclasses.replace(values["gpu"], cuda_shipped=shipped, torch=torch)
-    model_files = digest_models(models, base=models_base)
+    model_files = resolve_writers(digest_models(models, base=models_base), packages)
     sources["models"] = (
-        Source(OK, f"{len(model_files)} files hashed") if models else Source(NOT_INSPECTED, "no --model given")
+        Source(OK, f"{len(model_files)} files hashed and read for what they reference (never unpickled)")
+        if models
+        else Source(NOT_INSPECTED, "no --model given")
     )
+    if tool and model_files:
+        # what the model files need is the model's, even where envcheck's own requirements pulled it in
+        needed = model_scope(Fingerprint(python=python, packages=packages, models=model_files)).needed
+        packages = tuple(
+            dataclasses.replace(p, tool=False) if p.tool and p.name in needed else p for p in packages
+        )
+        tool = frozenset(p.name for p in packages if p.tool)
     if tool:
         detail = sources.get("packages", Source()).detail
         note = f"{len(tool)} present only for envcheck itself (tool = true: never reported missing)"

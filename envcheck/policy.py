@@ -7,7 +7,8 @@ bounds (``envcheck.tomlfile``: a regular file of at most ``MAX_BYTES``), lists a
 ``MAX_ENTRIES`` entries.
 
     fail_on = "high"                      # low | medium | high | critical | never
-    model_critical = ["torch", "numpy"]   # a missing one is critical
+    model_critical = ["torch", "numpy"]   # raised one level; a missing one is critical
+    weigh_by_model = true                 # weigh package findings by what the model files reference
     ignore_packages = ["boto3"]
     ignore_rules = ["os.kernel", "cpu.*"] # rule ids, shell-style patterns allowed
     extra_env = ["MY_FEATURE_FLAG"]       # compared as env.other
@@ -62,6 +63,8 @@ class Policy:
     rules: Mapping[str, RuleOverride] = field(default_factory=dict)
     extra_env: Tuple[str, ...] = ()
     show_extra: bool = False
+    weigh_by_model: bool = True
+    """Weigh package findings by what the recorded model files reference (``envcheck.modelscope``)."""
     source: str = "defaults"
     """Where the policy came from, for messages."""
 
@@ -81,6 +84,7 @@ _KEYS = {
     "rules",
     "extra_env",
     "show_extra",
+    "weigh_by_model",
 }
 
 
@@ -140,6 +144,9 @@ def parse_policy(data: Mapping[str, Any], where: str, known_rules: Iterable[str]
     show_extra = data.get("show_extra", False)
     if not isinstance(show_extra, bool):
         raise PolicyError(f"{where}: show_extra must be true or false")
+    weigh_by_model = data.get("weigh_by_model", True)
+    if not isinstance(weigh_by_model, bool):
+        raise PolicyError(f"{where}: weigh_by_model must be true or false")
     return Policy(
         fail_on=fail_on,
         model_critical=frozenset(
@@ -153,6 +160,7 @@ def parse_policy(data: Mapping[str, Any], where: str, known_rules: Iterable[str]
         rules=overrides,
         extra_env=_strings(data.get("extra_env", []), "extra_env", where),
         show_extra=show_extra,
+        weigh_by_model=weigh_by_model,
         source=where,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Dict, Sequence, Tuple
 
 import pytest
@@ -164,3 +165,37 @@ def test_envcheck_s_own_dependencies_moving_or_extra_are_not_the_model_s_drift()
     )
     found = compare(lock, later, Policy(show_extra=True)).findings
     assert [(f.id, f.subject) for f in found] == [("package.version.minor.numeric", "scikit-learn")]
+
+
+def test_what_the_model_files_need_is_the_model_s_even_when_envcheck_pulled_it_in() -> None:
+    """scikit-learn installed only through an extra of envcheck (a test environment), and a pickle that names
+    sklearn: missing in serving, it is reported (critical: the model names it), and its requirements with it."""
+    from envcheck.model import ModelFile
+
+    env_pkgs = [
+        *env(with_envcheck=False),
+        pkg("envcheck", *ENVCHECK_REQUIRES, 'scikit-learn; extra == "test"', requested=True),
+        Package("scikit-learn", "1.7.2", requires=("joblib",), modules=("sklearn",)),
+        pkg("joblib"),
+    ]
+    tool = tool_packages(env_pkgs, MARKERS)
+    assert {"scikit-learn", "joblib"} <= tool  # envcheck's footprint, by the requirements alone
+    lock_pkgs = tuple(
+        Package(p.name, p.version, requires=p.requires, modules=p.modules, tool=p.name in tool) for p in env_pkgs
+    )
+    model = ModelFile("m.pkl", 1, "ab" * 32, references=("sklearn.svm._classes:SVC",), modules=("sklearn",))
+    lock = Fingerprint(
+        packages=lock_pkgs,
+        python=PythonInfo(markers=MARKERS),
+        models=(model,),
+        sources={"packages": Source(), "models": Source()},
+    )
+    serving = dataclasses.replace(
+        lock,
+        packages=tuple(p for p in lock_pkgs if p.name not in ("scikit-learn", "joblib") and not p.tool),
+        models=(model,),
+    )
+    found = {(f.id, f.subject) for f in compare(lock, serving).findings}
+    assert ("package.missing.critical", "scikit-learn") in found
+    assert ("package.missing", "joblib") in found
+    assert not {s for _, s in found} & tool - {"scikit-learn", "joblib"}

@@ -7,14 +7,18 @@ not record is a model file it could not check again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import stat
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
+from packaging.utils import canonicalize_name
+
 from envcheck.errors import EnvcheckError
-from envcheck.model import ModelFile
+from envcheck.model import ModelFile, ModelWriter, Package
+from envcheck.modelfiles import ModelFormat, ModelNeeds, ModelReadError, read_model_needs
 
 CHUNK = 1 << 20
 
@@ -82,8 +86,56 @@ def recorded_path(shown: str, base: Optional[str]) -> str:
     return Path(os.path.relpath(full, folder)).as_posix()
 
 
+#: At most this many references are recorded per model file (sorted); a note says when more were cut.
+MAX_REFERENCES = 512
+#: Writers whose file names the loading library itself; an ONNX producer (a converter) is not the library that
+#: loads the file, so it stays a format version, not a writer.
+_WRITER_FORMATS = frozenset(
+    [
+        ModelFormat.PICKLE,
+        ModelFormat.JOBLIB,
+        ModelFormat.XGBOOST_JSON,
+        ModelFormat.XGBOOST_UBJ,
+        ModelFormat.LIGHTGBM,
+        ModelFormat.KERAS,
+        ModelFormat.SKOPS,
+    ]
+)
+
+
+def needs_of(needs: ModelNeeds, path: str, size: int, sha256: str) -> ModelFile:
+    """A ``ModelFile`` from its digest and what ``envcheck.modelfiles`` read of it."""
+    references = needs.references[:MAX_REFERENCES]
+    notes = list(needs.notes)
+    if len(needs.references) > MAX_REFERENCES:
+        notes.append(f"{len(needs.references)} references, the first {MAX_REFERENCES} kept")
+    versions = dict(needs.versions)
+    writer = None
+    if needs.written_by is not None and needs.format in _WRITER_FORMATS:
+        version = needs.written_by.version
+        layout = versions.get("lightgbm.format", "")
+        if not version and layout.startswith("v") and layout[1:].isdigit():
+            version = layout[1:]  # LightGBM's text format version is its major release (v4 from LightGBM 4)
+        if version:
+            writer = ModelWriter(canonicalize_name(needs.written_by.package), version)
+    elif needs.written_by is not None:
+        versions["producer"] = f"{needs.written_by.package} {needs.written_by.version}".strip()
+    return ModelFile(
+        path=path,
+        size=size,
+        sha256=sha256,
+        format=needs.format.value,
+        references=references,
+        modules=needs.modules,
+        written_by=writer,
+        format_versions=versions,
+        notes=tuple(notes),
+    )
+
+
 def digest_models(paths: Iterable[str], base: Optional[str] = None) -> Tuple[ModelFile, ...]:
-    """One ``ModelFile`` per file, sorted by path; raises ``ModelPathError`` for a missing or unreadable path.
+    """One ``ModelFile`` per file, sorted by path, with what the file needs (``envcheck.modelfiles``: read
+    within bounds, never unpickled); raises ``ModelPathError`` for a missing or unreadable path.
 
     Paths are given relative to the working directory (or absolute) and recorded as ``recorded_path`` says for
     a lockfile in folder ``base``."""
@@ -92,10 +144,29 @@ def digest_models(paths: Iterable[str], base: Optional[str] = None) -> Tuple[Mod
         for shown, full in _files(given):
             name = recorded_path(shown, base)
             try:
-                found[name] = ModelFile(path=name, size=full.stat().st_size, sha256=sha256_file(full))
-            except OSError as e:
-                raise ModelPathError(f"{full}: cannot read ({e.strerror})") from e
+                size, digest = full.stat().st_size, sha256_file(full)
+                needs = read_model_needs(full)
+            except (OSError, ModelReadError) as e:
+                why = e.strerror if isinstance(e, OSError) else str(e)
+                raise ModelPathError(f"{full}: cannot read ({why})") from e
+            found[name] = needs_of(needs, name, size, digest)
     return tuple(found[k] for k in sorted(found))
+
+
+def resolve_writers(models: Sequence[ModelFile], packages: Sequence[Package]) -> Tuple[ModelFile, ...]:
+    """``models`` with each writer named by the installed distribution that provides its module, where the
+    file's name for it is not installed (an xgboost model in an environment that has ``xgboost-cpu``)."""
+    names = {p.name for p in packages}
+    out = []
+    for model in models:
+        writer = model.written_by
+        if writer is not None and writer.package not in names:
+            module = writer.package.replace("-", "_")
+            owner = next((p.name for p in packages if module in p.modules), None)
+            if owner is not None:
+                model = dataclasses.replace(model, written_by=ModelWriter(owner, writer.version))
+        out.append(model)
+    return tuple(out)
 
 
 def resolve_recorded(path: str, bases: Sequence[str]) -> Optional[Path]:

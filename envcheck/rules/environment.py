@@ -288,13 +288,3 @@ def numpy_baseline_disabled(fp: Fingerprint) -> Iterator[Change]:
             fields,
             package="numpy",
         )
-
-
-def compare_models(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> Iterator[Change]:
-    have = {m.path: m for m in actual.models}
-    for old in expected.models:
-        new = have.get(old.path)
-        if new is None:
-            yield Change("model.missing", old.path, old.sha256[:16], "")
-        elif new.sha256 != old.sha256:
-            yield Change("model.digest", old.path, old.sha256[:16], new.sha256[:16])

@@ -10,6 +10,7 @@ from packaging.version import InvalidVersion, Version
 
 from envcheck.footprint import tool_names
 from envcheck.model import Fingerprint, Package
+from envcheck.modelscope import model_scope
 from envcheck.policy import Policy
 from envcheck.rules.interface import Change
 from envcheck.rules.rulebook import CHURN_PACKAGES, is_numeric
@@ -44,8 +45,10 @@ def _is_gpu_build(local: Optional[str]) -> bool:
 def compare_packages(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> Iterator[Change]:
     have = {p.name: p for p in actual.packages}
     want = {p.name: p for p in expected.packages}
-    tool = tool_names(expected)
-    candidate_tool = tool_names(actual)
+    # what the recorded model needs is the model's, even where envcheck's own requirements pulled it in
+    needed = model_scope(expected).needed
+    tool = tool_names(expected) - needed
+    candidate_tool = tool_names(actual) - needed
     for name, old in want.items():
         if name in CHURN_PACKAGES:
             continue

@@ -150,3 +150,89 @@ RESULT_CHANGING_EXTRAS: Tuple[Tuple[str, Tuple[str, ...], str, str], ...] = (
 #: scipy's PyPI wheels carry OpenBLAS in ``numpy.libs``/``scipy.libs``, torch links MKL statically) never loads
 #: them, so they count only beside a host build that ships no BLAS of its own.
 BLAS_PROVIDER_EXTRAS: FrozenSet[str] = frozenset(["mkl", "scipy-openblas32", "scipy-openblas64"])
+
+# --- model files ------------------------------------------------------------------------------------------------
+
+#: How the library that wrote a model file reads it back in other versions: (package, level, direction, risks,
+#: why, source). ``level``: the smallest version move that breaks (``minor``, ``major``); ``direction``: ``both``
+#: (any move of that level), or ``older`` (only a reader older than the writer). ``risks``: ``AP``
+#: (availability and prediction) or ``A``.
+WRITER_STORIES: Tuple[Tuple[str, str, str, str, str, str], ...] = (
+    (
+        "scikit-learn",
+        "minor",
+        "both",
+        "AP",
+        "scikit-learn supports loading a pickled estimator only in the version that wrote it: in another one it "
+        "fails to unpickle (AttributeError on changed internals) or predicts differently "
+        "(InconsistentVersionWarning)",
+        "https://scikit-learn.org/stable/model_persistence.html",
+    ),
+    (
+        "xgboost",
+        "minor",
+        "older",
+        "A",
+        "XGBoost loads JSON/UBJSON models written by older releases, not by newer ones",
+        "https://xgboost.readthedocs.io/en/stable/tutorials/saving_model.html",
+    ),
+    (
+        "lightgbm",
+        "major",
+        "older",
+        "A",
+        "a LightGBM text model carries its format version (version=v4 from LightGBM 4); an older major release "
+        "rejects the newer format",
+        "https://github.com/microsoft/LightGBM/blob/master/src/boosting/gbdt_model_text.cpp",
+    ),
+    (
+        "keras",
+        "major",
+        "older",
+        "A",
+        "a .keras file written by Keras 3 does not load in Keras 2 (tf-keras)",
+        "https://keras.io/guides/migrating_to_keras_3/",
+    ),
+)
+
+#: Module paths a model file may name that exist only in some releases of their distribution: (module, package,
+#: the versions that have it, source). A pickle naming one fails to load where the
+#: installed release lacks it, whatever its version metadata says.
+MODULE_PATHS: Tuple[Tuple[str, str, str, str], ...] = (
+    # numpy 2 renamed numpy.core to numpy._core; arrays pickled under numpy 2 name numpy._core.multiarray
+    # (https://numpy.org/doc/stable/numpy_2_0_migration_guide.html#numpy-core-namespace)
+    ("numpy._core", "numpy", ">=2.0", "https://numpy.org/doc/stable/numpy_2_0_migration_guide.html"),
+    # pandas 2.0 removed Int64Index, UInt64Index and Float64Index with their module
+    ("pandas.core.indexes.numeric", "pandas", "<2.0", "https://pandas.pydata.org/docs/whatsnew/v2.0.0.html"),
+    # scikit-learn 0.23 removed sklearn.externals.joblib; 0.24 removed the modules 0.22 made private
+    ("sklearn.externals.joblib", "scikit-learn", "<0.23", "https://scikit-learn.org/stable/whats_new/v0.23.html"),
+    ("sklearn.ensemble.forest", "scikit-learn", "<0.24", "https://scikit-learn.org/stable/whats_new/v0.22.html"),
+    (
+        "sklearn.ensemble.gradient_boosting",
+        "scikit-learn",
+        "<0.24",
+        "https://scikit-learn.org/stable/whats_new/v0.22.html",
+    ),
+    ("sklearn.tree.tree", "scikit-learn", "<0.24", "https://scikit-learn.org/stable/whats_new/v0.22.html"),
+    (
+        "sklearn.linear_model.logistic",
+        "scikit-learn",
+        "<0.24",
+        "https://scikit-learn.org/stable/whats_new/v0.22.html",
+    ),
+    ("sklearn.linear_model.base", "scikit-learn", "<0.24", "https://scikit-learn.org/stable/whats_new/v0.22.html"),
+    ("sklearn.svm.classes", "scikit-learn", "<0.24", "https://scikit-learn.org/stable/whats_new/v0.22.html"),
+    (
+        "sklearn.preprocessing.data",
+        "scikit-learn",
+        "<0.24",
+        "https://scikit-learn.org/stable/whats_new/v0.22.html",
+    ),
+    (
+        "sklearn.neighbors.classification",
+        "scikit-learn",
+        "<0.24",
+        "https://scikit-learn.org/stable/whats_new/v0.22.html",
+    ),
+    ("sklearn.decomposition.pca", "scikit-learn", "<0.24", "https://scikit-learn.org/stable/whats_new/v0.22.html"),
+)

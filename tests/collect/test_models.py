@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,8 +18,10 @@ from envcheck.collect.models import (
     recorded_path,
     rehash_models,
     resolve_recorded,
+    resolve_writers,
     sha256_file,
 )
+from envcheck.model import ModelWriter, Package
 
 
 def test_a_folder_is_hashed_file_by_file(tmp_path: Path) -> None:
@@ -85,8 +88,11 @@ def test_recorded_paths_resolve_from_the_lockfile_folder(tmp_path: Path, monkeyp
     recorded = digest_models(["art"], base="art")
     assert [m.path for m in recorded] == ["model.pkl"]
     monkeypatch.chdir("/")
-    assert rehash_models(["model.pkl"], [str(tmp_path / "art")]) == recorded
-    assert rehash_models(["model.pkl", "gone.bin"], ["/nowhere", str(tmp_path / "art")]) == recorded
+    digests = [(m.path, m.size, m.sha256) for m in recorded]
+    again = rehash_models(["model.pkl"], [str(tmp_path / "art")])
+    assert [(m.path, m.size, m.sha256) for m in again] == digests
+    again = rehash_models(["model.pkl", "gone.bin"], ["/nowhere", str(tmp_path / "art")])
+    assert [(m.path, m.size, m.sha256) for m in again] == digests
     assert resolve_recorded(str(tmp_path / "art" / "model.pkl"), []) == tmp_path / "art" / "model.pkl"
     assert resolve_recorded("gone.bin", [str(tmp_path)]) is None
 
@@ -147,3 +153,28 @@ def test_an_older_lockfile_with_working_directory_paths_still_resolves(tmp_path:
     assert _model_findings(_envcheck(tmp_path / "art", "check", "old.lock", "--format", "json")) == [
         ("model.missing", "art/model.pkl")
     ]
+
+
+def test_a_real_scikit_learn_pickle_is_recorded_with_what_it_needs(tmp_path: Path) -> None:
+    """The modules its pickle names and the scikit-learn version it carries, read without unpickling; the
+    writer named by the distribution installed (an xgboost model where xgboost-cpu provides the module)."""
+    script = (
+        "import pickle, sys, numpy as np\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "x = np.arange(40.0).reshape(20, 2); y = (x[:, 0] > 15).astype(int)\n"
+        "pickle.dump(LogisticRegression().fit(x, y), open(sys.argv[1], 'wb'))\n"
+    )
+    path = tmp_path / "model.pkl"
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=120)
+    (model,) = digest_models([str(path)], base=str(tmp_path))
+    import sklearn
+
+    assert model.format == "pickle"
+    assert "sklearn.linear_model._logistic:LogisticRegression" in model.references
+    assert {"numpy", "sklearn"} <= set(model.modules)
+    assert model.written_by == ModelWriter("scikit-learn", sklearn.__version__)
+    xgb = dataclasses.replace(model, written_by=ModelWriter("xgboost", "3.0.0"))
+    packages = [Package("xgboost-cpu", "3.0.0", modules=("xgboost",)), Package("scikit-learn", "1.6.0")]
+    (resolved,) = resolve_writers([xgb], packages)
+    assert resolved.written_by == ModelWriter("xgboost-cpu", "3.0.0")
+    assert resolve_writers([model], packages) == (model,)
