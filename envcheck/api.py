@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from envcheck import capture, lockfile
-from envcheck.collect.models import rehash_models
+from envcheck.collect.models import rehash_models, resolve_recorded
 from envcheck.compare import compare, resolve_fail_on
+from envcheck.evidence.request import EvidenceRequest, describe, gather
 from envcheck.findings import Report
 from envcheck.model import OK, Fingerprint, Source
 from envcheck.policy import Policy, find_policy, load_policy
@@ -71,10 +72,15 @@ def check(
     models: Optional[Sequence[PathLike]] = None,
     ignore_digest: bool = False,
     loaded: bool = True,
+    evidence: Optional[EvidenceRequest] = None,
 ) -> Report:
     """Compare a lockfile with a live environment (default: this interpreter), self-checks included.
 
     Called inside the serving process, the libraries it loaded are compared too (``loaded=False``: not).
+
+    ``evidence`` (opt-in: it runs the candidate's code, in a child of its interpreter) imports the modules the
+    model needs and, when asked, loads the model files; what it saw replaces the guesses about them
+    (``envcheck.observed``).
 
     Model files recorded in the lockfile are hashed again at the same paths unless ``models`` names others.
     Raises ``LockfileError``, ``PolicyError``, ``TargetError`` or ``ModelPathError``.
@@ -90,15 +96,31 @@ def check(
     if models is None and expected.models:
         actual = _with_models(actual, [m.path for m in expected.models], bases)
     name = str(lock) if not isinstance(lock, Fingerprint) else "lockfile"
-    return compare(
+    threshold = resolve_fail_on(fail_on, pol)
+    report = compare(
+        expected, actual, pol, self_checks=True, expected_name=name, actual_name=target.name, fail_on=threshold
+    )
+    if evidence is None:
+        return report
+    files = [(str(m), str(m)) for m in models] if models is not None else _model_files(expected, bases)
+    observed = gather(evidence, expected, actual, pol, report, files)
+    report = compare(
         expected,
         actual,
         pol,
         self_checks=True,
         expected_name=name,
         actual_name=target.name,
-        fail_on=resolve_fail_on(fail_on, pol),
+        fail_on=threshold,
+        observed=observed,
     )
+    return dataclasses.replace(report, evidence=describe(observed, evidence))
+
+
+def _model_files(expected: Fingerprint, bases: Sequence[str]) -> List[Tuple[str, str]]:
+    """(recorded path, path here) of the lockfile's model files, where they resolve."""
+    found = ((m.path, resolve_recorded(m.path, bases)) for m in expected.models)
+    return [(recorded, str(path)) for recorded, path in found if path is not None]
 
 
 def lockfile_folder(path: PathLike) -> str:

@@ -21,6 +21,8 @@ import click
 
 from envcheck import __version__, api, atomic, capture, lockfile
 from envcheck.errors import EnvcheckError
+from envcheck.evidence.request import EvidenceRequest
+from envcheck.evidence.runners import runner_for
 from envcheck.findings import Report
 from envcheck.model import to_data
 from envcheck.policy import FAIL_ON, Policy, find_policy, load_policy
@@ -253,10 +255,33 @@ def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
     metavar="PATH",
     help="Model files to hash instead of the recorded ones (repeat).",
 )
+@click.option(
+    "--import",
+    "do_import",
+    is_flag=True,
+    help="Import the modules the model needs in a child of the candidate's interpreter (runs the candidate's "
+    "code: no network, bounded in time, memory and output) and judge by what happens.",
+)
+@click.option(
+    "--load-model",
+    is_flag=True,
+    help="With --import: also load the model files there (runs their code: a pickle executes on load).",
+)
+@click.option(
+    "--evidence-timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds each child of --import/--load-model may take.",
+)
 @report_options
 def check(
     lock: str,
     models: Sequence[str],
+    do_import: bool,
+    load_model: bool,
+    evidence_timeout: float,
     policy_path: Optional[str],
     fmt: Optional[str],
     output: Optional[str],
@@ -266,9 +291,14 @@ def check(
     **target: Any,
 ) -> None:
     """Compare LOCK with this environment (or the target given): exit 1 on drift at or above --fail-on."""
+    evidence = None
+    if do_import or load_model:
+        runner = runner_for(TargetSpec(**target))
+        evidence = EvidenceRequest(runner, load_models=load_model, timeout=evidence_timeout)
     report = api.check(
         lock,
         target=_target(target),
+        evidence=evidence,
         policy=_load_policy(lock, policy_path, show_extra),
         fail_on=fail_on,
         models=models or None,

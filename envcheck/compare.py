@@ -6,15 +6,19 @@ applies the policy (ignored rules and packages, tolerances, overrides) and rende
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Tuple
+import dataclasses
+from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from envcheck.causes import attribute, root_changes
-from envcheck.findings import Finding, Report, Severity
+from envcheck.findings import AVAILABILITY, Finding, Report, Severity
 from envcheck.model import NONE_FOUND, OK, Fingerprint
+from envcheck.modelscope import ModelScope, model_scope, shift
+from envcheck.observed import Observed, imported, observed_changes
 from envcheck.policy import Policy
-from envcheck.rules.environment import compare_env, compare_models
+from envcheck.rules.environment import compare_env
 from envcheck.rules.hardware import compare_cpu, compare_gpu, compare_memory, compare_native
 from envcheck.rules.interface import Change, Comparator
+from envcheck.rules.models import compare_models, superseded
 from envcheck.rules.nvidia_require import compare_nvidia_require
 from envcheck.rules.packages import compare_packages
 from envcheck.rules.platform import compare_os, compare_python
@@ -51,28 +55,68 @@ def _skip_reason(component: str, expected: Fingerprint, actual: Fingerprint) -> 
     return None
 
 
-def render(change: Change, policy: Policy) -> Finding:
-    """A change, through its rule and the policy's overrides, as a finding."""
+#: What a weighed finding's message adds, by the levels it moved.
+_WEIGHED = {
+    1: " (the model uses it: raised one level)",
+    -1: " (the model neither references nor needs it: lowered one level)",
+}
+
+
+def weight(change: Change, scope: ModelScope, policy: Policy) -> int:
+    """Levels the model moves a finding: +1 for a package the model references (or the policy calls
+    model-critical), -1 for one the recorded model neither references nor needs, 0 otherwise. The policy's own
+    numbers for a rule win: a rule it overrides is not moved."""
+    if not change.package or change.rule in policy.rules or BY_ID[change.rule].component == "models":
+        return 0
+    if change.package in policy.model_critical:
+        return 1
+    return scope.weight(change.package)
+
+
+#: Rules about a package that guess it may fail to import, which an import seen to work answers.
+_NOT_IMPORT_GUESSES = ("package.missing", "package.missing.critical", "evidence.import.failed")
+
+
+def render(change: Change, policy: Policy, levels: int = 0, imports: bool = False) -> Finding:
+    """A change, through its rule and the policy's overrides, as a finding; ``levels`` moves it up or down the
+    matrix (``weight``); ``imports``: the import check saw the change's package import in the candidate, which
+    answers the rule's availability guess (a guess of both risks keeps the prediction risk; an availability-only
+    guess drops to low)."""
     rule = BY_ID[change.rule]
     override = policy.rules.get(rule.id)
     probability = override.probability if override and override.probability else rule.probability
     impact = override.impact if override and override.impact else rule.impact
+    risks = rule.risks
+    note = ""
+    if imports and AVAILABILITY in risks and rule.id not in _NOT_IMPORT_GUESSES:
+        if len(risks) > 1:
+            risks = tuple(r for r in risks if r != AVAILABILITY)
+            note = " (observed: it imports in the candidate; the prediction risk remains)"
+        else:
+            levels = -3
+            note = " (observed: it imports in the candidate)"
+    moved = shift(probability, impact, levels)
     values: Dict[str, str] = {
         "subject": change.subject,
         "expected": change.expected or "-",
         "actual": change.actual or "-",
         **change.fields,
     }
+    message = rule.message.format_map(values)
+    if note:
+        message += note
+    elif moved != (probability, impact):
+        message += _WEIGHED[1 if levels > 0 else -1]
     return Finding(
         id=rule.id,
         component=rule.component,
         subject=change.subject,
         expected=change.expected,
         actual=change.actual,
-        risks=rule.risks,
-        probability=probability,
-        impact=impact,
-        message=rule.message.format_map(values),
+        risks=risks,
+        probability=moved[0],
+        impact=moved[1],
+        message=message,
         remedy=rule.remedy.format_map(values),
     )
 
@@ -83,8 +127,15 @@ def _kept(change: Change, policy: Policy) -> bool:
     return not (change.package and change.package in policy.ignore_packages)
 
 
-def findings_from(changes: Iterable[Change], policy: Policy) -> Tuple[Finding, ...]:
-    """Render the changes the policy keeps, most severe first; one finding per (rule, subject, instance)."""
+def findings_from(
+    changes: Iterable[Change],
+    policy: Policy,
+    scope: Optional[ModelScope] = None,
+    imports: FrozenSet[str] = frozenset(),
+) -> Tuple[Finding, ...]:
+    """Render the changes the policy keeps, weighed by the model's ``scope`` and by the distributions seen to
+    import (``imports``), most severe first; one finding per (rule, subject, instance)."""
+    scope = scope or ModelScope()
     seen = set()
     out: List[Finding] = []
     for change in changes:
@@ -92,7 +143,7 @@ def findings_from(changes: Iterable[Change], policy: Policy) -> Tuple[Finding, .
         if key in seen or not _kept(change, policy):
             continue
         seen.add(key)
-        out.append(render(change, policy))
+        out.append(render(change, policy, weight(change, scope, policy), change.package in imports))
     return tuple(sorted(out, key=Finding.sort_key))
 
 
@@ -105,9 +156,14 @@ def compare(
     expected_name: str = "lockfile",
     actual_name: str = "candidate",
     fail_on: Optional[Severity] = Severity.HIGH,
+    observed: Optional[Observed] = None,
 ) -> Report:
-    """Compare two fingerprints. ``self_checks`` adds the candidate's own problems (``envcheck check``)."""
+    """Compare two fingerprints. ``self_checks`` adds the candidate's own problems (``envcheck check``);
+    ``observed``, what the opt-in checks saw the candidate do (``envcheck.observed``)."""
     policy = policy or Policy()
+    scope = model_scope(expected) if policy.weigh_by_model else ModelScope()
+    # what the model references is model-critical: its absence is critical
+    policy = dataclasses.replace(policy, model_critical=policy.model_critical | scope.referenced)
     changes: List[Change] = []
     skipped: Dict[str, str] = {}
     for component, comparator in COMPARATORS:
@@ -118,9 +174,11 @@ def compare(
         changes.extend(comparator(expected, actual, policy))
     if self_checks and actual.source("packages").status == OK:
         changes.extend(self_check(actual))
+    if observed is not None:
+        changes.extend(observed_changes(observed, actual))
     changes.extend(root_changes(expected, changes))
     return Report(
-        findings=attribute(findings_from(changes, policy)),
+        findings=attribute(findings_from(superseded(changes), policy, scope, imported(observed, actual))),
         skipped=skipped,
         expected_name=expected_name,
         actual_name=actual_name,

@@ -115,6 +115,9 @@ class Report:
     """The candidate: ``local``, ``python:PATH``, the second lockfile..."""
     fail_on: Severity | None = Severity.HIGH
     """The threshold; None is ``--fail-on never``."""
+    evidence: Tuple[str, ...] = ()
+    """One line per opt-in check that ran the candidate's code (``--import``, ``--load-model``): what it
+    checked, what it saw, and how it ran."""
 
     def counts(self) -> Dict[str, int]:
         out = {s.label: 0 for s in Severity}

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import pytest
 
@@ -45,6 +46,30 @@ def require_promtool() -> str:
     if found is None:
         pytest.fail(f"no promtool on PATH: {_PROVISION.format(script='scripts/ensure-promtool')}", pytrace=False)
     return found
+
+
+#: The environment as the test session started, read when this conftest is imported: before any test module
+#: (or what it imports) is collected.
+_STARTING_ENVIRON = dict(os.environ)
+
+
+@pytest.fixture(autouse=True)
+def _launch_environment() -> Iterator[None]:
+    """Each test runs in the environment the process was launched with: libraries imported in-process (by a test
+    module, a test or a fixture) set variables on themselves (scikit-learn sets KMP_DUPLICATE_LIB_OK and
+    KMP_INIT_AT_FORK at import), which would otherwise reach every child a test starts as if the user had set
+    them. pytest's own PYTEST_* variables are left to pytest."""
+
+    def restore() -> None:
+        for name in [n for n in os.environ if not n.startswith("PYTEST_") and n not in _STARTING_ENVIRON]:
+            del os.environ[name]
+        for name, value in _STARTING_ENVIRON.items():
+            if not name.startswith("PYTEST_") and os.environ.get(name) != value:
+                os.environ[name] = value
+
+    restore()
+    yield
+    restore()
 
 
 @pytest.fixture(scope="session")
@@ -129,7 +154,6 @@ def venv_image_context(
     """Write a Docker build context for ``VENV_DOCKERFILE``: the wheels (name, version, requirements), pip's
     wheel and the Dockerfile."""
     import glob
-    import os
     import shutil
     import sysconfig
 

@@ -47,6 +47,7 @@ def report_to_dict(report: Report) -> Dict[str, Any]:
             "failing": len(report.failing()),
         },
         "skipped": dict(report.skipped),
+        "evidence": list(report.evidence),
         "findings": [finding_to_dict(f) for f in ordered(report)],
     }
 

@@ -89,8 +89,11 @@ def _status(report: Report) -> str:
 
 
 def _skipped(report: Report) -> List[str]:
-    if not report.skipped:
-        return []
-    lines = ["", "### Not compared", ""]
-    lines += [f"- **{escape_cell(c)}**: {escape_cell(why)}" for c, why in report.skipped.items()]
+    lines = []
+    if report.skipped:
+        lines += ["", "### Not compared", ""]
+        lines += [f"- **{escape_cell(c)}**: {escape_cell(why)}" for c, why in report.skipped.items()]
+    if report.evidence:
+        lines += ["", "### Evidence", ""]
+        lines += [f"- {escape_cell(line)}" for line in report.evidence]
     return lines

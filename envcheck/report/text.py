@@ -58,7 +58,7 @@ class TextReporter(Reporter):
             line = f"no drift: {_clean(actual)} matches {_clean(expected)}"
             if report.skipped:
                 line += f" ({self._skipped(report, sep='; ')})"
-            return line
+            return "\n".join([line, *(_clean(e) for e in report.evidence)])
         lines = [
             self._paint(f"envcheck: {_clean(actual)} compared with {_clean(expected)}", _BOLD),
             "",
@@ -66,6 +66,8 @@ class TextReporter(Reporter):
         ]
         if report.skipped:
             lines += ["", self._skipped(report, sep="\n  ")]
+        if report.evidence:
+            lines += ["", *(_clean(e) for e in report.evidence)]
         lines += ["", *self._matrix(report), "", self._counts(report), self._threshold(report)]
         return "\n".join(lines)
 

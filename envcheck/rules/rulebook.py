@@ -152,8 +152,8 @@ RULES: Tuple[Rule, ...] = (
         risks=A,
         probability=4,
         impact=5,
-        message="{subject}: then {expected}, now not installed — the policy marks it model-critical: the model "
-        "cannot load",
+        message="{subject}: then {expected}, now not installed — the model files name its modules, or the policy "
+        "marks it model-critical: the model cannot load",
         remedy=_PIN,
     ),
     Rule(
@@ -732,6 +732,56 @@ RULES: Tuple[Rule, ...] = (
         impact=5,
         message="{subject}: then present ({expected}), now missing — the model cannot load",
         remedy="deploy {subject}",
+    ),
+    # --- evidence (opt-in checks that ran the candidate's code) ---
+    Rule(
+        id="evidence.import.failed",
+        component="packages",
+        risks=A,
+        probability=5,
+        impact=5,
+        message="{subject}: does not import in the candidate — {error} (seen by the import check: {how})",
+        remedy="reinstall what the lockfile records (`envcheck show LOCK`), then run `envcheck check --import` "
+        "again",
+    ),
+    Rule(
+        id="evidence.load.failed",
+        component="models",
+        risks=A,
+        probability=5,
+        impact=5,
+        message="{subject}: does not load in the candidate — {error} (seen by the load check: {how})",
+        remedy="serve with the lockfile's versions of the libraries the model file names (`envcheck show LOCK`), "
+        "or re-export the model with the candidate's and verify it again",
+    ),
+    Rule(
+        id="model.writer.version",
+        component="models",
+        risks=AP,
+        probability=4,
+        impact=4,
+        message="{subject}: then {expected}, now {actual}, and {path} was written by {subject} {written} — {why}",
+        remedy="pip install '{subject}=={written}' (the version that wrote the model), or re-export the model "
+        "with {subject} {actual} and verify it again ({source})",
+    ),
+    Rule(
+        id="model.writer.newer",
+        component="models",
+        risks=A,
+        probability=4,
+        impact=4,
+        message="{subject}: then {expected}, now {actual}, older than the {written} that wrote {path} — {why}",
+        remedy="pip install '{subject}>={written}' ({source})",
+    ),
+    Rule(
+        id="model.reference.unavailable",
+        component="models",
+        risks=A,
+        probability=5,
+        impact=5,
+        message="{subject}: then {expected}, now {actual} — {path} names {module}, which only {subject}{spec} "
+        "has: loading the model fails with ModuleNotFoundError",
+        remedy="pip install '{subject}=={expected}' ({source})",
     ),
 )
 
