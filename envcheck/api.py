@@ -102,7 +102,13 @@ def check(
     )
     if evidence is None:
         return report
-    files = [(str(m), str(m)) for m in models] if models is not None else _model_files(expected, bases)
+    if models is not None:
+        files = [(str(m), str(m)) for m in models]
+    elif evidence.locate is not None:
+        found = ((m.path, evidence.locate(m.path)) for m in expected.models)
+        files = [(recorded, there) for recorded, there in found if there is not None]
+    else:
+        files = _model_files(expected, bases)
     observed = gather(evidence, expected, actual, pol, report, files)
     report = compare(
         expected,

@@ -21,8 +21,8 @@ import click
 
 from envcheck import __version__, api, atomic, capture, lockfile
 from envcheck.errors import EnvcheckError
-from envcheck.evidence.request import EvidenceRequest
-from envcheck.evidence.runners import runner_for
+from envcheck.evidence.interface import EvidenceError
+from envcheck.evidence.runners import request_for
 from envcheck.findings import Report
 from envcheck.model import to_data
 from envcheck.policy import FAIL_ON, Policy, find_policy, load_policy
@@ -268,6 +268,12 @@ def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
     help="With --import: also load the model files there (runs their code: a pickle executes on load).",
 )
 @click.option(
+    "--pid-exec",
+    is_flag=True,
+    help="With --pid/--process-match and --import: run the target's own interpreter inside its root (chroot "
+    "/proc/PID/root, as root; runs the target's code from here, network cut).",
+)
+@click.option(
     "--evidence-timeout",
     type=click.FloatRange(min=1),
     default=120.0,
@@ -281,6 +287,7 @@ def check(
     models: Sequence[str],
     do_import: bool,
     load_model: bool,
+    pid_exec: bool,
     evidence_timeout: float,
     policy_path: Optional[str],
     fmt: Optional[str],
@@ -293,8 +300,10 @@ def check(
     """Compare LOCK with this environment (or the target given): exit 1 on drift at or above --fail-on."""
     evidence = None
     if do_import or load_model:
-        runner = runner_for(TargetSpec(**target))
-        evidence = EvidenceRequest(runner, load_models=load_model, timeout=evidence_timeout)
+        spec = TargetSpec(**target)
+        evidence = request_for(spec, load_models=load_model, timeout=evidence_timeout, pid_exec=pid_exec)
+    elif pid_exec:
+        raise EvidenceError("--pid-exec applies with --import or --load-model")
     report = api.check(
         lock,
         target=_target(target),

@@ -29,6 +29,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from envcheck import _subprocess
 from envcheck.evidence.interface import ChildRun, Network, RunnerError
 from envcheck.probe import scrub_value, select_env
+from envcheck.tree import Tree
 
 #: The default address-space limit of a child: generous, but below what takes a host down.
 DEFAULT_MEMORY_LIMIT = 8 << 30
@@ -62,16 +63,19 @@ GUARDED_BOOTSTRAP = _BOOTSTRAP_HEAD + _SOCKET_GUARD + _BOOTSTRAP_TAIL
 # The ways to enter a new network namespace without privileges, best first: keep the user's own id in it (files
 # keep their owner), else map it to root (util-linux before 2.38 has no --map-current-user).
 _UNSHARE_WAYS = (("--net", "--map-current-user"), ("--net", "--map-root-user"))
+#: As root: a network namespace without a user namespace, so that the child keeps the capabilities a chroot needs.
+_ROOT_WAY = ("--net",)
 
 
 @functools.cache
-def namespace_prefix(unshare: str = "unshare") -> Optional[Tuple[str, ...]]:
+def namespace_prefix(unshare: str = "unshare", as_root: bool = False) -> Optional[Tuple[str, ...]]:
     """The command that runs a program in a new, empty network namespace here (``unshare --net ...``), or None
-    when the kernel, the container or a missing ``unshare`` does not allow one. Tried once per process."""
+    when the kernel, the container or a missing ``unshare`` does not allow one. Tried once per process.
+    ``as_root``: only a namespace the child keeps root's capabilities in (no user namespace), for a chroot."""
     path = shutil.which(unshare)
     if path is None:
         return None
-    for way in _UNSHARE_WAYS:
+    for way in (_ROOT_WAY,) if as_root else _UNSHARE_WAYS:
         try:
             done = _subprocess.run([path, *way, "true"], timeout=10.0, env={"PATH": os.defpath})
         except _subprocess.RunError:
@@ -102,34 +106,52 @@ class LocalRunner:
         network: Optional[Network] = None,
         environ: Optional[Mapping[str, str]] = None,
         extra_env: Sequence[str] = (),
+        root: Optional[str] = None,
     ) -> None:
         """``executable``: the interpreter (default: this one). ``memory_limit``: bytes of address space, None for
         no limit. ``network``: how to cut the network, None for the best this machine allows (a namespace, else
         the socket guard). ``environ``: the environment the child's is built from (default: this process's, read
-        at each run); ``extra_env``: names to pass on besides the allow-list (secret-looking ones never are)."""
+        at each run); ``extra_env``: names to pass on besides the allow-list (secret-looking ones never are).
+        ``root``: run ``executable`` (a path inside it) in this filesystem tree (``chroot ROOT``: another
+        process's ``/proc/PID/root``); that needs root."""
         self.executable = executable or sys.executable
         self.memory_limit = memory_limit
         self.network = network
         self.environ = environ
         self.extra_env = tuple(extra_env)
+        self.root = root
 
     def _network(self) -> Tuple[Network, List[str]]:
         if self.network is Network.SOCKET_GUARD:
             return Network.SOCKET_GUARD, []
-        prefix = namespace_prefix()
+        prefix = namespace_prefix(as_root=self.root is not None)
         if prefix is not None:
             return Network.NAMESPACE, list(prefix)
         if self.network is Network.NAMESPACE:
             raise RunnerError("no network namespace can be made here (unshare --net failed)")
         return Network.SOCKET_GUARD, []
 
+    def _command(self) -> List[str]:
+        """The interpreter's command: itself, or ``chroot ROOT`` and its path inside ``root``."""
+        exe = self.executable
+        if self.root is None:
+            if not os.path.isfile(exe):
+                raise RunnerError(f"{exe}: no such interpreter")
+            return [exe]
+        with Tree(self.root) as tree:
+            if not tree.is_file(exe):
+                raise RunnerError(f"{exe}: no such interpreter in {self.root}")
+        chroot = shutil.which("chroot")
+        if chroot is None or os.geteuid() != 0:
+            raise RunnerError(f"running {exe} inside {self.root} needs root and chroot (run envcheck as root)")
+        return [chroot, self.root, exe]
+
     def run(self, source: str, args: Sequence[str], timeout: float, max_output: int) -> ChildRun:
         exe = self.executable
-        if not os.path.isfile(exe):
-            raise RunnerError(f"{exe}: no such interpreter")
+        command = self._command()
         network, prefix = self._network()
         bootstrap = BOOTSTRAP if network is Network.NAMESPACE else GUARDED_BOOTSTRAP
-        argv = [*prefix, exe, "-I", "-c", bootstrap, *args]
+        argv = [*prefix, *command, "-I", "-c", bootstrap, *args]
         env = child_env(os.environ if self.environ is None else self.environ, self.extra_env)
         folder = tempfile.mkdtemp(prefix="envcheck-evidence-")
         try:

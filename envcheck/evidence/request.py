@@ -5,7 +5,7 @@ packages a finding suspects), the model files to load, and one line per check fo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from envcheck.evidence.imports import DEFAULT_TIMEOUT, import_check
 from envcheck.evidence.interface import Network, Runner
@@ -30,6 +30,8 @@ class EvidenceRequest:
     """Also load the model files (``--load-model``): for pickles, that runs the file's own code."""
     timeout: float = DEFAULT_TIMEOUT
     """Seconds each child may take."""
+    locate: Optional[Callable[[str], Optional[str]]] = None
+    """Where the child opens a model file recorded at a path (None: not there); None: at its path here."""
 
 
 def suspects(report: Report) -> List[str]:

@@ -225,6 +225,29 @@ class PidTarget(Target):
                         return candidate
         return exe
 
+    @property
+    def root(self) -> str:
+        """The process's filesystem, as this process reaches it (``/proc/PID/root``)."""
+        return self._path("root")
+
+    def interpreter(self) -> str:
+        """The process's interpreter, as a path inside its root."""
+        if not os.path.isdir(self._path()):
+            raise TargetError(f"--pid {self.pid}: no such process (it has exited?)")
+        argv = parse_cmdline(self._read("cmdline"))
+        return self._interpreter(argv, parse_environ(self._read("environ")))
+
+    def environment(self) -> Dict[str, str]:
+        """The allow-listed part of the environment the process was launched with (``parse_environ``)."""
+        return parse_environ(self._read("environ"))
+
+    def working_directory(self) -> str:
+        """The process's working directory, as a path inside its root."""
+        try:
+            return os.readlink(self._path("cwd"))
+        except OSError as e:
+            raise self._failure(e, self._path("cwd")) from e
+
     def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         if not os.path.isdir(self._path()):
             raise TargetError(f"--pid {self.pid}: no such process (it has exited?)")
