@@ -62,7 +62,7 @@ def test_no_unshare_means_no_namespace() -> None:
 
 @pytest.mark.slow
 def test_a_namespace_asked_for_where_none_can_be_made(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("envcheck.evidence.local.namespace_prefix", lambda: None)
+    monkeypatch.setattr("envcheck.evidence.local.namespace_prefix", lambda **_: None)
     with pytest.raises(RunnerError, match="no network namespace can be made here"):
         LocalRunner(sys.executable, network=Network.NAMESPACE).run("pass", [], 10, 100)
     fallback = LocalRunner(sys.executable).run("import socket; print(socket.getaddrinfo)", [], 10, 1000)
