@@ -2,10 +2,13 @@
 
 ``GET /healthz``  200 ``{"status": "ok"}`` while the checking loop is alive (even when the target is lost), 503
                   when it has stopped or stalled: the liveness probe.
-``GET /readyz``   200 ``{"ready": true, ...}`` when the last check found nothing at or above ``--fail-on``; 503
-                  ``{"ready": false, "reason": ...}`` otherwise, before the first check (``no check yet``) and when
-                  the target cannot be inspected (``target lost: ...``) or the check ran past its time budget
-                  (``check timed out: ...``): the readiness probe.
+``GET /readyz``   the readiness probe, as the gate (``--gate``) makes it from the checks. A check passes when it
+                  found nothing at or above ``--fail-on``; it does not before the first check (``no check yet``),
+                  when the target cannot be inspected (``target lost: ...``) or the check ran past its time budget
+                  (``check timed out: ...``). ``always``: 200 ``{"ready": true, ...}`` while the last check passes,
+                  503 ``{"ready": false, "reason": ...}`` otherwise; ``startup``: 503 until a check passes, 200
+                  from then on; ``never``: 200. ``drift_ok`` and ``drift_reason`` say how the last check went,
+                  whatever the gate.
 ``GET /metrics``  Prometheus text format (OpenMetrics when ``Accept`` names it).
 ``GET /report``   the last JSON report; 503 before one, and while the last check timed out.
 
@@ -25,8 +28,9 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import CollectorRegistry
 
-from envcheck.sidecar.checker import State, View, timestamp
+from envcheck.sidecar.checker import timestamp
 from envcheck.sidecar.metrics import make_registry
+from envcheck.sidecar.state import State, View
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[Dict[str, Any], StartResponse], Iterable[bytes]]
@@ -54,6 +58,9 @@ def readyz(view: View) -> Response:
     data: Dict[str, Any] = {
         "ready": view.ready,
         "reason": view.reason,
+        "gate": view.gate.value,
+        "drift_ok": view.drift_ok,
+        "drift_reason": view.drift_reason,
         "findings": 0 if last is None or last.report is None else len(last.failing),
         "highest": None if report is None or report.highest is None else report.highest.label,
         "target": None if last is None else last.target,
@@ -64,7 +71,7 @@ def readyz(view: View) -> Response:
 
 def report(view: View) -> Response:
     if view.last is not None and view.last.timed_out:
-        return _json(503, {"reason": view.reason})
+        return _json(503, {"reason": view.drift_reason})
     if view.report_json is None:
         return _json(503, {"reason": "no check yet"})
     return _STATUS[200], [("Content-Type", "application/json")], (view.report_json + "\n").encode("utf-8")

@@ -1,5 +1,5 @@
 """The sidecar's checking: one ``Checker`` that compares the live target with the lockfile, cheaply, and the
-``State`` that the HTTP endpoints and the metrics read.
+log records a check's outcome gives (``events``); ``envcheck.sidecar.state`` holds what the endpoints read.
 
 A check asks the target for its change token first (``Target.change_token``: PID and start time, mapped libraries,
 mtimes of the site folders). When the token is the one taken just before the last full read, nothing that the
@@ -18,7 +18,6 @@ Nothing here reads the clock, the streams or the network on its own: the clock i
 from __future__ import annotations
 
 import datetime
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple
@@ -28,7 +27,6 @@ from envcheck.compare import compare
 from envcheck.findings import Finding, Report, Severity
 from envcheck.model import Fingerprint
 from envcheck.policy import Policy
-from envcheck.report.json import JsonReporter
 from envcheck.targets.interface import Target, TargetError
 
 #: How many rule ids and subjects a readiness reason or a log line names before it says "and N more".
@@ -44,8 +42,10 @@ class CheckResult:
     target: str
     """The target's name (``pid:123``), or what the target options asked for when none was found."""
     ready: bool
+    """The check passed: it inspected the target and found nothing at or above ``--fail-on``. Whether the pod is
+    ready also depends on the gate (``View.ready``)."""
     reason: Optional[str]
-    """Why not ready: ``target lost: ...`` or the failing findings; None when ready."""
+    """Why the check did not pass: ``target lost: ...`` or the failing findings; None when it passed."""
     reread: bool
     """True when the target was read again (its change token moved); False when the last report was reused."""
     started_at: float
@@ -207,12 +207,20 @@ def timestamp(unix: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-def events(previous: Optional[CheckResult], known: Optional[Report], result: CheckResult) -> List[Dict[str, Any]]:
+def events(
+    previous: Optional[CheckResult],
+    known: Optional[Report],
+    result: CheckResult,
+    *,
+    ready: Optional[bool] = None,
+) -> List[Dict[str, Any]]:
     """The log records for ``result``: one ``check`` record, then one per change of state.
 
     ``previous`` is the check before, ``known`` the last report the target gave (drift is counted against it, so
-    that a target lost and found again with the same findings logs no drift). A check that timed out logs
-    ``check_timeout`` once, until a check ends again; the next one that reads the target logs ``target_found``.
+    that a target lost and found again with the same findings logs no drift). ``ready`` is the gate's answer after
+    this check (``ready`` in the record; ``passing`` is the check's own verdict); None: the check's verdict.
+    A check that timed out logs ``check_timeout`` once, until a check ends again; the next one that reads the
+    target logs ``target_found``.
     Records hold counts, severities, rule ids, subjects (package and variable names) and the target's name: never
     an expected or actual value, which for an environment variable could be a secret.
     """
@@ -225,7 +233,8 @@ def events(previous: Optional[CheckResult], known: Optional[Report], result: Che
             "findings": len(result.failing),
             "total": 0 if result.report is None else len(result.report.findings),
             "highest": result.highest,
-            "ready": result.ready,
+            "ready": result.ready if ready is None else ready,
+            "passing": result.ready,
             "reason": result.reason,
             "duration_ms": round(result.duration_s * 1000, 3),
             "reread": result.reread,
@@ -251,163 +260,3 @@ def events(previous: Optional[CheckResult], known: Optional[Report], result: Che
     if cleared:
         out.append({"ts": ts, "event": "drift_cleared", "target": result.target, **_named(cleared, before)})
     return out
-
-
-#: (rule, component, subject, severity): the labels of one ``envcheck_finding`` series.
-SeriesKey = Tuple[str, str, str, str]
-
-#: At most this many ``envcheck_finding`` series: the most severe current findings first, then cleared ones.
-MAX_SERIES = 200
-#: A cleared finding's series stays at 0 this long (so that a scrape sees it go to 0), then is dropped.
-CLEARED_KEEP_S = 300.0
-
-
-def finding_series(
-    previous: Dict[SeriesKey, Optional[float]], report: Report, now: float
-) -> Dict[SeriesKey, Optional[float]]:
-    """The ``envcheck_finding`` series after ``report``: key -> None for a current finding (value 1), or the time
-    it cleared (value 0). Cleared series older than ``CLEARED_KEEP_S`` are dropped; ``MAX_SERIES`` at most."""
-    out: Dict[SeriesKey, Optional[float]] = {}
-    for f in sorted(report.findings, key=Finding.sort_key)[:MAX_SERIES]:
-        out[f.id, f.component, f.subject, f.severity.label] = None
-    cleared = [
-        (key, now if since is None else since)
-        for key, since in previous.items()
-        if key not in out and (since is None or now - since < CLEARED_KEEP_S)
-    ]
-    cleared.sort(key=lambda item: -item[1])  # most recently cleared first
-    for key, since in cleared[: MAX_SERIES - len(out)]:
-        out[key] = since
-    return out
-
-
-@dataclass(frozen=True)
-class View:
-    """A consistent copy of the state, for one request."""
-
-    lock_name: str
-    digest: str
-    started_at: float
-    alive: bool
-    last: Optional[CheckResult]
-    """The last check's result, a timed-out one included."""
-    ended: Optional[CheckResult]
-    """The last check that ended (not timed out): what ``envcheck_last_check_*`` and ``checks_total`` count."""
-    report: Optional[Report]
-    """The last report the target gave (kept while the target is lost)."""
-    report_json: Optional[str]
-    checks_total: int
-    """Checks that ended (a check that timed out is not counted here until it ends)."""
-    errors_total: int
-    """Checks that could not inspect the target, timed out, or failed."""
-    timeouts_total: int
-    series: Tuple[Tuple[SeriesKey, int], ...]
-    generation: int
-    """Changes whenever anything the metrics show changes: a key for caching their rendering."""
-
-    @property
-    def ready(self) -> bool:
-        return self.last is not None and self.last.ready
-
-    @property
-    def reason(self) -> Optional[str]:
-        return "no check yet" if self.last is None else self.last.reason
-
-    @property
-    def target_up(self) -> bool:
-        return self.last is not None and self.last.report is not None
-
-
-class State:
-    """What the sidecar knows, updated by the checking loop and read by the endpoints, under one lock."""
-
-    def __init__(
-        self,
-        lock_name: str,
-        digest: str,
-        *,
-        stall_after: float = 300.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.lock_name = lock_name
-        self.digest = digest
-        self.stall_after = stall_after
-        """The loop counts as dead when it has not shown life for this long."""
-        self._clock = clock
-        self._lock = threading.Lock()
-        self.started_at = clock()
-        self._heartbeat = self.started_at
-        self._stopped = False
-        self._last: Optional[CheckResult] = None
-        self._ended: Optional[CheckResult] = None
-        self._report: Optional[Report] = None
-        self._report_json: Optional[str] = None
-        self._checks = 0
-        self._errors = 0
-        self._timeouts = 0
-        self._series: Dict[SeriesKey, Optional[float]] = {}
-        self._series_view: Tuple[Tuple[SeriesKey, int], ...] = ()
-        self._generation = 0
-
-    def beat(self) -> None:
-        """The loop is alive."""
-        with self._lock:
-            self._heartbeat = self._clock()
-
-    def stop(self) -> None:
-        """The loop has ended: /healthz says so."""
-        with self._lock:
-            self._stopped = True
-
-    def record(self, result: CheckResult) -> List[Dict[str, Any]]:
-        """Take a check's result; returns its log records (see ``events``)."""
-        now = self._clock()
-        rendered = None
-        new_report = result.report is not None and result.report is not self._report
-        if new_report:
-            assert result.report is not None
-            rendered = JsonReporter().render(result.report)  # once per new report, outside the lock
-        with self._lock:
-            records = events(self._last, self._report, result)
-            self._generation += 1
-            self._last = result
-            self._heartbeat = now
-            if not result.timed_out:
-                self._ended = result
-                self._checks += 1
-            if result.report is None:
-                self._errors += 1
-                self._timeouts += int(result.timed_out)
-            elif new_report or any(since is not None for since in self._series.values()):
-                assert result.report is not None
-                self._series = finding_series(self._series, result.report, now)
-                self._series_view = tuple((k, 1 if v is None else 0) for k, v in self._series.items())
-            if new_report:
-                self._report, self._report_json = result.report, rendered
-        return records
-
-    def error(self) -> None:
-        """A check failed for a reason other than the target (a bug): counted, and the loop goes on."""
-        with self._lock:
-            self._errors += 1
-            self._generation += 1
-            self._heartbeat = self._clock()
-
-    def view(self) -> View:
-        with self._lock:
-            alive = not self._stopped and self._clock() - self._heartbeat <= self.stall_after
-            return View(
-                lock_name=self.lock_name,
-                digest=self.digest,
-                started_at=self.started_at,
-                alive=alive,
-                last=self._last,
-                ended=self._ended,
-                report=self._report,
-                report_json=self._report_json,
-                checks_total=self._checks,
-                errors_total=self._errors,
-                timeouts_total=self._timeouts,
-                series=self._series_view,
-                generation=self._generation,
-            )

@@ -1,6 +1,10 @@
 """The sidecar's Prometheus metrics: one custom collector that reads the ``State`` at scrape time, on a registry of
 its own (nothing is registered at import, and the process's default registry is left alone).
 
+``envcheck_ready`` is the readiness answer (what /readyz says, as ``--gate`` makes it), ``envcheck_drift_ok`` how
+the last check went whatever the gate, and ``envcheck_gate_info{gate}`` the gate: ready with drift is
+``envcheck_ready == 1 and envcheck_drift_ok == 0``.
+
 Names follow Prometheus conventions: ``envcheck_`` prefix, base units, ``_total`` counters, ``_info``
 pseudo-metrics valued 1. Label values are only rule ids, components, subjects (package and variable *names*),
 severities, risks, the lockfile's path and digest and the target's name (as given, ``--python
@@ -22,7 +26,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from envcheck import __version__
 from envcheck.findings import RISKS, Severity
-from envcheck.sidecar.checker import State
+from envcheck.sidecar.state import State
 
 #: Longest label value exported; a subject is a name, and a name this long is cut rather than trusted.
 MAX_LABEL = 200
@@ -74,8 +78,21 @@ class SidecarCollector:
             finding.add_metric([rule, component, _label(subject), severity], value)
         yield finding
 
+        gate = InfoMetricFamily("envcheck_gate", "The --gate mode: how the checks become the readiness answer.")
+        gate.add_metric([], {"gate": view.gate.value})
+        yield gate
+
         yield GaugeMetricFamily(
-            "envcheck_ready", "1 when the last check found nothing at or above --fail-on.", value=int(view.ready)
+            "envcheck_ready",
+            "1 when /readyz answers 200, as --gate makes it: always, while the last check passes; startup, once "
+            "a check has passed; never, always.",
+            value=int(view.ready),
+        )
+        yield GaugeMetricFamily(
+            "envcheck_drift_ok",
+            "1 when the last check passed (inspected the target, found nothing at or above --fail-on), whatever "
+            "--gate says.",
+            value=int(view.drift_ok),
         )
         yield GaugeMetricFamily(
             "envcheck_target_up", "1 when the last check could inspect the target.", value=int(view.target_up)

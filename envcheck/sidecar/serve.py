@@ -19,9 +19,10 @@ from types import FrameType
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from envcheck.sidecar.app import make_app
-from envcheck.sidecar.checker import Checker, CheckResult, State
+from envcheck.sidecar.checker import Checker, CheckResult
 from envcheck.sidecar.logs import Log, Throttle, dumps, error_fields, error_key, record
 from envcheck.sidecar.server import HttpServer
+from envcheck.sidecar.state import State
 
 DEFAULT_LISTEN = "127.0.0.1:9717"
 #: How often the main thread looks for a signal, and the loop for a stop while a check runs (seconds).

@@ -167,6 +167,8 @@ def test_the_sidecar_follows_the_server_by_its_command_line(name: str) -> None:
     assert "--pid" not in options  # a PID does not survive a restart
     assert float(options["--interval"]) > 0
     assert options["--fail-on"] in ("low", "medium", "high", "critical")
+    # a drift that reaches every replica must not take the whole fleet out of its Service
+    assert options["--gate"] == "startup"
 
 
 @pytest.mark.parametrize("name", FORMS)

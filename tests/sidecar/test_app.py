@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from envcheck import __version__, capture, probe
 from envcheck.findings import Severity
 from envcheck.report.json import JsonReporter
-from envcheck.sidecar import Checker, State, make_app, make_registry
+from envcheck.sidecar import Checker, Gate, State, make_app, make_registry
 from envcheck.sidecar.app import Format, MetricsCache, WsgiApp, negotiate
 from envcheck.targets.interface import Target, folders_token
 from tests.sidecar.test_checker import BASE, FakeTarget, drifted, expected_fp
@@ -48,9 +48,11 @@ def as_json(response: Response) -> Any:
 class Sidecar:
     """A checker, its state and the app over them, driven by hand."""
 
-    def __init__(self, target: Target, fail_on: Optional[Severity] = Severity.HIGH) -> None:
+    def __init__(
+        self, target: Target, fail_on: Optional[Severity] = Severity.HIGH, gate: Gate = Gate.STARTUP
+    ) -> None:
         self.target = target
-        self.state = State("model.lock", "sha256:feed")
+        self.state = State("model.lock", "sha256:feed", gate=gate)
         self.checker = Checker(expected_fp(), lambda: target, fail_on=fail_on, lock_name="model.lock")
         self.app = make_app(self.state)
         self.logs: List[Dict[str, Any]] = []
@@ -86,6 +88,9 @@ def test_before_the_first_check() -> None:
         "highest": None,
         "target": None,
         "checked_at": None,
+        "gate": "startup",
+        "drift_ok": False,
+        "drift_reason": "no check yet",
     }
     assert side.get("/report")[0] == 503 and as_json(side.get("/report")) == {"reason": "no check yet"}
     m = side.metrics()
@@ -96,7 +101,7 @@ def test_before_the_first_check() -> None:
 
 def test_readiness_transitions_and_metrics() -> None:
     target = FakeTarget(BASE)
-    side = Sidecar(target)
+    side = Sidecar(target, gate=Gate.ALWAYS)
     side.check()
     status, _, _ = side.get("/readyz")
     ready = as_json(side.get("/readyz"))
@@ -146,7 +151,7 @@ def test_readiness_transitions_and_metrics() -> None:
 
 def test_target_lost_keeps_healthz_up() -> None:
     target = FakeTarget(BASE)
-    side = Sidecar(target)
+    side = Sidecar(target, gate=Gate.ALWAYS)
     side.check()
     target.gone = True
     side.check()
@@ -255,7 +260,7 @@ def test_metrics_come_in_two_formats_and_the_cache_holds_two_at_most() -> None:
 
 
 def test_a_timed_out_check_shows_in_every_endpoint() -> None:
-    side = Sidecar(FakeTarget(BASE))
+    side = Sidecar(FakeTarget(BASE), gate=Gate.ALWAYS)
     side.check()
     side.logs += side.state.record(side.checker.timed_out(1_800_000_000.0, 60.5, 60.0, still_running=False))
     status, _, _ = side.get("/readyz")

@@ -19,17 +19,8 @@ import pytest
 from envcheck import capture
 from envcheck.findings import Finding, Report, Severity
 from envcheck.model import Fingerprint
-from envcheck.sidecar.checker import (
-    CLEARED_KEEP_S,
-    MAX_SERIES,
-    Checker,
-    CheckResult,
-    State,
-    drift_reason,
-    events,
-    finding_series,
-    timestamp,
-)
+from envcheck.sidecar.checker import Checker, CheckResult, drift_reason, events, timestamp
+from envcheck.sidecar.state import CLEARED_KEEP_S, MAX_SERIES, State, finding_series
 from envcheck.targets.interface import Target, TargetError, folders_token, site_folders
 from envcheck.targets.pid import PidTarget, ancestors, parse_mapped_libraries, parse_parent, parse_start_time
 
@@ -237,6 +228,7 @@ def test_events_say_what_changed_and_no_values() -> None:
         "total",
         "highest",
         "ready",
+        "passing",
         "reason",
         "duration_ms",
         "reread",

@@ -1,5 +1,7 @@
 """``envcheck sidecar`` in its image, beside a model-server container on the real Docker engine
-(``@pytest.mark.docker``): readiness, drift, a restarted server, a lost one, and its metrics linted by promtool.
+(``@pytest.mark.docker``): readiness, drift, a restarted server, a lost one, and its metrics linted by promtool
+(under ``--gate always``); and ``--gate startup`` stalling a rollout of a drifted image while a pod that became
+ready on a good one stays ready through a drift.
 
 The model server is ``python3 -m http.server`` in a venv with three small packages, under a tiny supervisor
 shell that restarts it when it exits and holds it while ``/tmp/hold`` exists. The supervisor is there because the
@@ -147,8 +149,8 @@ def containers(request: pytest.FixtureRequest) -> Iterator[Containers]:
         made.remove()
 
 
-def _start_model(containers: Containers, image: str) -> str:
-    model = containers.run("model", *HARDENED, "--network", "none", image)
+def _start_model(containers: Containers, image: str, role: str = "model") -> str:
+    model = containers.run(role, *HARDENED, "--network", "none", image)
     _wait("the model server's first PID", lambda: _server_pid(model), timeout=30)
     return model
 
@@ -171,9 +173,11 @@ def _lockfile(model: str, sidecar_image: str, out: Path) -> Path:
     return out
 
 
-def _start_sidecar(containers: Containers, model: str, image: str, lock: Path, *extra: str) -> Tuple[str, int]:
+def _start_sidecar(
+    containers: Containers, model: str, image: str, lock: Path, *extra: str, role: str = "sidecar"
+) -> Tuple[str, int]:
     sidecar = containers.run(
-        "sidecar", "--pid", f"container:{model}", *HARDENED, "--read-only", "--tmpfs", "/tmp",
+        role, "--pid", f"container:{model}", *HARDENED, "--read-only", "--tmpfs", "/tmp",
         "-p", "127.0.0.1::9717", "-v", f"{lock}:{LOCK_IN_CONTAINER}:ro",
         image, LOCK_IN_CONTAINER, "--process-match", MATCH, "--interval", str(INTERVAL),
         "--listen", "0.0.0.0:9717", *extra,
@@ -298,7 +302,8 @@ def test_sidecar_follows_the_model_server_through_drift_restart_and_loss(
     model = _start_model(containers, model_image)
     first = _server_pid(model)
     lock = _lockfile(model, sidecar_image, tmp_path / "envcheck.lock")
-    sidecar, port = _start_sidecar(containers, model, sidecar_image, lock)
+    # readiness follows every check: the gate that shows each transition on /readyz
+    sidecar, port = _start_sidecar(containers, model, sidecar_image, lock, "--gate", "always")
 
     # 1. ready once the first check found the environment of the lockfile
     ready = _wait_readyz(port, "/readyz 200", 60, 200)
@@ -321,6 +326,8 @@ def test_sidecar_follows_the_model_server_through_drift_restart_and_loss(
         drifted_metrics, "envcheck_finding", rule="re:package\\.version\\..*", component="packages", subject="beta"
     ) == [1.0], drifted_metrics
     assert _sample(drifted_metrics, "envcheck_ready") == [0.0]
+    assert _sample(drifted_metrics, "envcheck_drift_ok") == [0.0]
+    assert _sample(drifted_metrics, "envcheck_gate_info", gate="always") == [1.0]
     assert _sample(drifted_metrics, "envcheck_target_up") == [1.0]
 
     # 3. the server restarts (a new PID): the sidecar follows it, and still sees the drift there
@@ -368,6 +375,8 @@ def test_sidecar_follows_the_model_server_through_drift_restart_and_loss(
         assert not (done.stdout + done.stderr).strip(), f"{name}: {done.stdout}{done.stderr}"
     for metric in (
         "envcheck_build_info",
+        "envcheck_gate_info",
+        "envcheck_drift_ok",
         "envcheck_lockfile_info",
         "envcheck_findings",
         "envcheck_last_check_timestamp_seconds",
@@ -380,6 +389,71 @@ def test_sidecar_follows_the_model_server_through_drift_restart_and_loss(
     records = [json.loads(line) for line in logs.splitlines() if line.strip()]
     seen = {r.get("event") for r in records}
     assert {"check", "drift_appeared", "drift_cleared", "target_lost", "target_found"} <= seen, seen
+
+
+@pytest.mark.docker
+def test_a_startup_gate_stalls_a_drifted_rollout_and_keeps_a_ready_pod_ready(
+    model_image: str, sidecar_image: str, containers: Containers, tmp_path: Path
+) -> None:
+    """``--gate startup`` (the default, given explicitly as in deploy/kubernetes): the pod of a drifted image never
+    becomes ready, check after check, while a pod that became ready on the good image stays ready when its
+    environment drifts, and says so in its metrics, /readyz and log."""
+    good = _start_model(containers, model_image, role="model-good")
+    lock = _lockfile(good, sidecar_image, tmp_path / "envcheck.lock")
+    # the drifted image: the good one with beta 2.1 -> 3.0, committed (what a rebuilt base would ship)
+    staging = _start_model(containers, model_image, role="model-staging")
+    _set_version(staging, "beta", "2.1", "3.0")
+    drifted_image = f"envcheck-test-{TOKEN}-drifted"
+    try:
+        _docker("commit", staging, drifted_image)
+        _run("docker", "rm", "-f", staging)
+        bad = _start_model(containers, drifted_image, role="model-bad")
+        gate = ("--gate", "startup")
+        _, good_port = _start_sidecar(containers, good, sidecar_image, lock, *gate, role="sidecar-good")
+        bad_sidecar, bad_port = _start_sidecar(containers, bad, sidecar_image, lock, *gate, role="sidecar-bad")
+
+        # the good pod: ready once its first check passed
+        ready = _wait_readyz(good_port, "/readyz 200 beside the good image", 60, 200)
+        assert ready["gate"] == "startup" and ready["drift_ok"] is True, ready
+
+        # the rollout of the drifted image stalls: not ready at its first check, nor at any of the next three
+        first = _wait_readyz(bad_port, "the drifted pod's first check", 60, 503, lambda b: b["target"] is not None)
+        assert first["drift_ok"] is False and "beta" in first["drift_reason"], first
+        checks = _sample(_get(bad_port, "/metrics")[1], "envcheck_checks_total")[0]
+        while _sample(_get(bad_port, "/metrics")[1], "envcheck_checks_total")[0] < checks + 3:
+            status, body = _readyz(bad_port)
+            assert status == 503 and body["ready"] is False and "beta" in body["reason"], (status, body)
+            time.sleep(0.1)
+        assert _get(bad_port, "/healthz")[0] == 200  # the sidecar itself is well: no restart loop
+        stalled = _get(bad_port, "/metrics")[1]
+        assert _sample(stalled, "envcheck_ready") == [0.0] and _sample(stalled, "envcheck_drift_ok") == [0.0]
+        assert _sample(stalled, "envcheck_gate_info", gate="startup") == [1.0]
+        bad_log = [json.loads(line) for line in _run("docker", "logs", bad_sidecar).stderr.splitlines() if line]
+        assert not [r for r in bad_log if r.get("event") in ("gate_opened", "drift_after_ready")], bad_log
+
+        # the good pod drifts after it became ready: it stays ready, and its metrics and /readyz say drift
+        _set_version(good, "beta", "2.1", "3.0")
+        after = _wait_readyz(good_port, "drift seen by the ready pod", 10, 200, lambda b: b["drift_ok"] is False)
+        assert after["ready"] is True and after["reason"] is None and "beta" in after["drift_reason"], after
+        metrics = _get(good_port, "/metrics")[1]
+        assert _sample(metrics, "envcheck_ready") == [1.0] and _sample(metrics, "envcheck_drift_ok") == [0.0]
+        assert _sample(metrics, "envcheck_finding", subject="beta") == [1.0], metrics
+        checks = _sample(metrics, "envcheck_checks_total")[0]
+        _wait(
+            "two more checks of the drifted, ready pod",
+            lambda: _sample(_get(good_port, "/metrics")[1], "envcheck_checks_total")[0] >= checks + 2,
+            timeout=15,
+        )
+        assert _readyz(good_port)[0] == 200
+        good_log = _run("docker", "logs", f"{containers.prefix}-sidecar-good").stderr
+        records = [json.loads(line) for line in good_log.splitlines() if line.strip()]
+        said = [r for r in records if r.get("event") == "drift_after_ready"]
+        assert len(said) == 1, said  # once per change, not once per check
+        assert said[0]["message"] == "drift after ready: staying ready, gate=startup"
+        assert [r["event"] for r in records].count("gate_opened") == 1
+    finally:
+        _run("docker", "rm", "-f", *containers.names)
+        _run("docker", "image", "rm", "-f", drifted_image)
 
 
 @pytest.mark.docker
