@@ -26,7 +26,21 @@ from envcheck.model import (
 
 HEADER = "# envcheck lockfile: the environment a model was verified in. Generated; do not edit by hand.\n"
 #: Top-level order in the file: what a reader wants first, packages (the long part) last.
-ORDER = ("meta", "sources", "os", "python", "cpu", "memory", "gpu", "native", "env", "models", "packages")
+ORDER = (
+    "meta",
+    "sources",
+    "os",
+    "python",
+    "cpu",
+    "memory",
+    "gpu",
+    "native",
+    "env",
+    "models",
+    "numerics",
+    "golden",
+    "packages",
+)
 #: The largest lockfile read: about fifty times a 200-package environment's (170 KB), and a bound on the time
 #: (seconds) and memory a hostile one can cost to parse.
 MAX_BYTES = 8 << 20

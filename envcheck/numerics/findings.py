@@ -1,0 +1,146 @@
+"""The numerics battery in the judgement: a ``numerics.changed`` change per kernel whose results differ beyond
+rounding, with its likely cause read from the rest of the two fingerprints, and which other findings an equivalent
+battery
+answers ("observed equivalent": lowered one level).
+
+Pure: fingerprints in, changes and decisions out.
+"""
+
+from __future__ import annotations
+
+from typing import Collection, Iterator, List, Optional, Tuple
+
+from envcheck.model import Fingerprint, NumericsInfo
+from envcheck.numerics.compare import KernelDiff, changed, compare_batteries
+from envcheck.numerics.results import cores
+from envcheck.rules.environment import THREADS
+from envcheck.rules.interface import Change
+
+RULE = "numerics.changed"
+
+#: Variables that choose kernels or the floating-point mode rather than the thread count.
+KERNEL_VARIABLES = (
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_VERBOSE",
+    "MKL_CBWR",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "NPY_DISABLE_CPU_FEATURES",
+    "NPY_ENABLE_CPU_FEATURES",
+    "ATEN_CPU_CAPABILITY",
+)
+
+#: Prediction-only rules an equivalent battery answers for the whole environment: the BLAS, the threads, the
+#: CPU and the numerics variables are all exercised by the battery's kernels.
+ANSWERED = frozenset(
+    [
+        "native.blas.vendor",
+        "native.blas.version",
+        "native.blas.kernels",
+        "native.blas.duplicate",
+        "native.openmp.vendor",
+        "env.threads",
+        "env.numerics",
+        "cpu.isa.lost",
+        "cpu.vendor",
+        "cpu.model",
+    ]
+)
+#: Prediction-only rules about one package, answered only for the packages the battery ran (numpy, scipy,
+#: torch): a pandas release is not exercised by a numpy matmul.
+ANSWERED_FOR_PACKAGE = frozenset(
+    ["package.version.minor.numeric", "package.version.patch", "package.build", "package.build.files"]
+)
+
+
+def _changed_variables(expected: Fingerprint, actual: Fingerprint, names: Collection[str]) -> List[str]:
+    old, new = expected.env.variables, actual.env.variables
+    return [
+        f"{name} {old.get(name, 'unset')} -> {new.get(name, 'unset')}"
+        for name in sorted(set(old) | set(new))
+        if name in names and old.get(name) != new.get(name)
+    ]
+
+
+def _threads(info: Optional[NumericsInfo]) -> Tuple[str, ...]:
+    return tuple(dict.fromkeys(o.threads for o in info.openblas)) if info else ()
+
+
+def _blas_versions(info: Optional[NumericsInfo]) -> Tuple[str, ...]:
+    return tuple(dict.fromkeys(" ".join(o.config.split()[:2]) for o in info.openblas)) if info else ()
+
+
+def likely_cause(expected: Fingerprint, actual: Fingerprint) -> Tuple[str, str]:
+    """(the likely cause of a numerics change, its remedy), from what else differs between the fingerprints:
+    the OpenBLAS kernel set and what chose it, the thread count, library versions, the CPU."""
+    causes: List[str] = []
+    remedies: List[str] = []
+    old, new = expected.numerics, actual.numerics
+    kernel_vars = _changed_variables(expected, actual, KERNEL_VARIABLES)
+    if cores(old) != cores(new):
+        chose = (
+            f" ({'; '.join(kernel_vars)})" if kernel_vars else " (another CPU: OpenBLAS picks its kernels by it)"
+        )
+        causes.append(f"OpenBLAS kernels {'/'.join(cores(old)) or '?'} -> {'/'.join(cores(new)) or '?'}{chose}")
+        remedies.append("serve with the kernels of training (set or unset OPENBLAS_CORETYPE as then)")
+    elif kernel_vars:
+        causes.append("; ".join(kernel_vars))
+        remedies.append("set the kernel-choosing variables as in training")
+    thread_vars = _changed_variables(expected, actual, THREADS)
+    if _threads(old) != _threads(new) or thread_vars:
+        counts = f"OpenBLAS threads {'/'.join(_threads(old)) or '?'} -> {'/'.join(_threads(new)) or '?'}"
+        causes.append(counts + (f" ({'; '.join(thread_vars)})" if thread_vars else ""))
+        remedies.append("pin the thread count of training (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS)")
+    old_versions = old.versions if old else {}
+    new_versions = new.versions if new else {}
+    moved = [
+        f"{name} {old_versions[name]} -> {new_versions[name]}"
+        for name in sorted(set(old_versions) & set(new_versions))
+        if old_versions[name] != new_versions[name]
+    ]
+    if _blas_versions(old) != _blas_versions(new):
+        moved.append(f"{'/'.join(_blas_versions(old)) or '?'} -> {'/'.join(_blas_versions(new)) or '?'}")
+    if moved:
+        causes.append("another build: " + "; ".join(moved))
+        remedies.append("install the lockfile's versions (`envcheck show LOCK`)")
+    if expected.cpu.model_name and actual.cpu.model_name and expected.cpu.model_name != actual.cpu.model_name:
+        causes.append(f"CPU {expected.cpu.model_name} -> {actual.cpu.model_name}")
+        remedies.append("serve on the CPU the model was verified on, or verify it on this one")
+    elif expected.cpu.isa_level and actual.cpu.isa_level and expected.cpu.isa_level != actual.cpu.isa_level:
+        causes.append(f"CPU ISA {expected.cpu.isa_level} -> {actual.cpu.isa_level}")
+        remedies.append("serve on the CPU the model was verified on, or verify it on this one")
+    if not causes:
+        return (
+            "nothing else recorded differs (a library, CPU or setting envcheck does not see)",
+            "compare the serving image with the training environment (`envcheck diff`) and verify the model's "
+            "outputs on the candidate",
+        )
+    return "; ".join(causes), "; ".join(dict.fromkeys(remedies))
+
+
+def numerics_changes(expected: Fingerprint, actual: Fingerprint) -> Iterator[Change]:
+    """A ``numerics.changed`` change per kernel both batteries ran whose results differ beyond rounding."""
+    if expected.numerics is None or actual.numerics is None:
+        return
+    diffs = changed(compare_batteries(expected.numerics, actual.numerics))
+    if not diffs:
+        return
+    cause, remedy = likely_cause(expected, actual)
+    for diff in diffs:
+        yield _change(diff, cause, remedy)
+
+
+def _change(diff: KernelDiff, cause: str, remedy: str) -> Change:
+    fields = {"detail": diff.describe(), "cause": cause, "remedy": remedy, "impact": str(diff.impact)}
+    return Change(RULE, diff.name, "bitwise equal", diff.verdict.value, fields)
+
+
+def observed_equivalent(change: Change, expected: Fingerprint, actual: Fingerprint, equal: bool) -> bool:
+    """Whether ``change`` is a guess about numbers that an equivalent battery (``equal``: every kernel bitwise
+    equal or within rounding) answers."""
+    if not equal:
+        return False
+    if change.rule in ANSWERED:
+        return True
+    if change.rule in ANSWERED_FOR_PACKAGE and actual.numerics is not None:
+        return change.package in {"numpy", "scipy", "torch"} and change.package in actual.numerics.versions
+    return False
