@@ -4,10 +4,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from envcheck import golden
 from envcheck.api import check, diff, snapshot
+from envcheck.canary.interface import TargetLost
 from envcheck.collect.models import ModelPathError
 from envcheck.errors import EnvcheckError
 from envcheck.findings import Finding, Report, Severity
+from envcheck.golden.case import GoldenError
 from envcheck.lockfile import LockfileError
 from envcheck.model import Fingerprint
 from envcheck.policy import Policy, PolicyError
@@ -17,6 +20,7 @@ __all__ = [
     "EnvcheckError",
     "Finding",
     "Fingerprint",
+    "GoldenError",
     "LockfileError",
     "ModelPathError",
     "Policy",
@@ -24,8 +28,10 @@ __all__ = [
     "Report",
     "Severity",
     "TargetError",
+    "TargetLost",
     "__version__",
     "check",
     "diff",
+    "golden",
     "snapshot",
 ]
