@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
 from envcheck import capture, lockfile
 from envcheck.collect.models import rehash_models, resolve_recorded
 from envcheck.compare import compare, resolve_fail_on
+from envcheck.evidence.interface import Runner
 from envcheck.evidence.request import EvidenceRequest, describe, gather
 from envcheck.findings import Report
-from envcheck.model import OK, Fingerprint, Source
+from envcheck.model import OK, Fingerprint, GoldenInfo, Source
 from envcheck.policy import Policy, find_policy, load_policy
 from envcheck.rules.rulebook import BY_ID
 from envcheck.targets.interface import Target
@@ -27,6 +29,9 @@ def snapshot(
     env: Sequence[str] = (),
     target: Optional[Target] = None,
     loaded: bool = True,
+    numerics: Union[bool, Runner] = False,
+    golden: Union[bool, Sequence[PathLike]] = False,
+    golden_runner: Optional[Runner] = None,
 ) -> Fingerprint:
     """Fingerprint this process's environment (or ``target``) and write it to ``path`` (``None``: do not write).
 
@@ -36,17 +41,59 @@ def snapshot(
 
     Model paths are recorded relative to the lockfile's folder (an absolute one outside it as given), so that
     ``check`` finds them from any working directory.
+
+    ``numerics`` (opt-in) runs the numerics battery in a child of the target's interpreter (``True``: this
+    interpreter; a ``Runner``: that one, e.g. ``envcheck.numerics.run.runner_for(spec)``) and records it.
+
+    ``golden`` (opt-in) binds golden cases to the lockfile (``envcheck.golden``): ``True``, those ``record``
+    wrote to ``envcheck.golden/`` beside it; files (JSON, ``.npz``, an MLflow model folder, whose model
+    ``golden_runner`` runs: default this interpreter for a local target) are recorded there first.
     """
+    golden_info = None
+    if golden is not False:
+        golden_info = _golden(path, golden, golden_runner if golden_runner or target else local_runner())
     fp = capture.take(
         target or LocalTarget(),
         models=[str(m) for m in models],
         extra_env=list(env),
         loaded=loaded,
         models_base=None if path is None else lockfile_folder(path),
+        numerics=_numerics_runner(numerics),
     )
+    if golden_info is not None:
+        fp = dataclasses.replace(fp, golden=golden_info)
     if path is not None:
         fp = lockfile.write(fp, path)
     return fp
+
+
+def _golden(
+    path: Optional[PathLike], golden: Union[bool, Sequence[PathLike]], runner: Optional[Runner]
+) -> GoldenInfo:
+    from envcheck.golden.case import GoldenError
+    from envcheck.golden.recording import recorded
+    from envcheck.golden.store import DEFAULT_LIMIT
+
+    if path is None:
+        raise GoldenError("golden cases are stored beside the lockfile: give it a path")
+    files: List[PathLike] = [] if isinstance(golden, bool) else list(golden)
+    return recorded(path, files, runner, DEFAULT_LIMIT)
+
+
+def local_runner() -> Runner:
+    from envcheck.evidence.local import LocalRunner
+
+    return LocalRunner(sys.executable)
+
+
+def _numerics_runner(numerics: Union[bool, Runner]) -> Optional[Runner]:
+    if numerics is False:
+        return None
+    if numerics is True:
+        from envcheck.numerics.run import local_runner
+
+        return local_runner()
+    return numerics
 
 
 def _lock(lock: Union[PathLike, Fingerprint], verify: bool) -> Fingerprint:
@@ -73,6 +120,7 @@ def check(
     ignore_digest: bool = False,
     loaded: bool = True,
     evidence: Optional[EvidenceRequest] = None,
+    numerics: Union[bool, Runner] = False,
 ) -> Report:
     """Compare a lockfile with a live environment (default: this interpreter), self-checks included.
 
@@ -81,6 +129,11 @@ def check(
     ``evidence`` (opt-in: it runs the candidate's code, in a child of its interpreter) imports the modules the
     model needs and, when asked, loads the model files; what it saw replaces the guesses about them
     (``envcheck.observed``).
+
+    ``numerics`` (opt-in) reruns the numerics battery in the candidate (``True``: this interpreter; a
+    ``Runner``: that one) and compares it kernel by kernel with the lockfile's (``numerics.changed``); a battery
+    that comes out bitwise equal marks the guesses about BLAS, threads, CPU and numpy/scipy/torch versions
+    observed equivalent. Without a battery in the lockfile there is nothing to compare: ``LockfileError``.
 
     Model files recorded in the lockfile are hashed again at the same paths unless ``models`` names others.
     Raises ``LockfileError``, ``PolicyError``, ``TargetError`` or ``ModelPathError``.
@@ -92,7 +145,15 @@ def check(
     given = [str(m) for m in models] if models is not None else []
     bases = _model_bases(expected, lock)
     base = bases[0] if expected.meta.model_paths == "lockfile" else None
-    actual = capture.take(target, models=given, extra_env=extra_env, loaded=loaded, models_base=base)
+    runner = _numerics_runner(numerics)
+    if runner is not None and expected.numerics is None:
+        raise lockfile.LockfileError(
+            f"{lock if not isinstance(lock, Fingerprint) else 'the lockfile'}: holds no numerics battery to "
+            "compare with (take the snapshot with --numerics)"
+        )
+    actual = capture.take(
+        target, models=given, extra_env=extra_env, loaded=loaded, models_base=base, numerics=runner
+    )
     if models is None and expected.models:
         actual = _with_models(actual, [m.path for m in expected.models], bases)
     name = str(lock) if not isinstance(lock, Fingerprint) else "lockfile"
@@ -169,3 +230,48 @@ def diff(
         actual_name=str(new) if not isinstance(new, Fingerprint) else "new",
         fail_on=resolve_fail_on(fail_on, pol),
     )
+
+
+def canary(
+    lock: Union[PathLike, Fingerprint],
+    endpoint: str,
+    protocol: str = "mlflow",
+    *,
+    model: str = "",
+    cases: Sequence[str] = (),
+    policy: Union[Policy, PathLike, None] = None,
+    fail_on: Optional[str] = None,
+    timeout: Optional[float] = None,
+    max_bytes: Optional[int] = None,
+    ignore_digest: bool = False,
+    golden_base: Optional[PathLike] = None,
+) -> Report:
+    """Replay the golden cases ``lock`` binds against the model server at ``endpoint`` (``protocol``:
+    ``mlflow``, ``kserve-v2`` with ``model`` its name, or ``json``) and report what it answers differently
+    (``canary.failed``). Raises ``TargetLost`` when the server cannot be asked (down, timed out, an HTTP error, an
+    answer too large or not JSON), ``GoldenError`` when the golden files are not what the lockfile bound, and
+    ``LockfileError``. ``golden_base``: the folder ``envcheck.golden/`` is in (default: the lockfile's)."""
+    from envcheck.canary import parse_endpoint, protocol_for, replay, report_for
+    from envcheck.canary.run import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT
+    from envcheck.golden.case import GoldenError
+    from envcheck.golden.store import load_bound
+
+    expected = _lock(lock, verify=not ignore_digest)
+    name = str(lock) if not isinstance(lock, Fingerprint) else "lockfile"
+    if expected.golden is None or not expected.golden.cases:
+        raise GoldenError(f"{name}: binds no golden cases (take the snapshot with --golden)")
+    base = golden_base if golden_base is not None else (lock if not isinstance(lock, Fingerprint) else None)
+    if base is None:
+        raise GoldenError("a lockfile given as a Fingerprint needs golden_base: where envcheck.golden/ is")
+    anchor = os.path.join(base, "envcheck.lock") if golden_base is not None else base
+    golden_cases = load_bound(anchor, expected.golden, cases)
+    pol = _policy(policy, lock)
+    run = replay(
+        golden_cases,
+        parse_endpoint(endpoint),
+        protocol_for(protocol),
+        model=model,
+        timeout=timeout or DEFAULT_TIMEOUT,
+        max_bytes=max_bytes or DEFAULT_MAX_BYTES,
+    )
+    return report_for(run, policy=pol, lock_name=name, fail_on=resolve_fail_on(fail_on, pol))

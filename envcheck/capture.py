@@ -13,6 +13,7 @@ from envcheck.collect.frameworks import torch_runtime
 from envcheck.collect.interface import Collected, Collector
 from envcheck.collect.models import digest_models, resolve_writers
 from envcheck.collect.native import LoadedLibrariesCollector
+from envcheck.evidence.interface import Runner
 from envcheck.footprint import tool_packages
 from envcheck.model import (
     NOT_INSPECTED,
@@ -21,6 +22,7 @@ from envcheck.model import (
     Fingerprint,
     Meta,
     NativeLib,
+    NumericsInfo,
     Source,
     TorchRuntime,
 )
@@ -48,6 +50,7 @@ def take(
     now: Optional[datetime.datetime] = None,
     loaded: bool = False,
     models_base: Optional[str] = None,
+    numerics: Optional[Runner] = None,
 ) -> Fingerprint:
     """Fingerprint ``target``. Raises ``TargetError`` when it cannot be read and ``ModelPathError`` for a bad
     model path; a section that could not be read is recorded as such, never raised.
@@ -58,6 +61,9 @@ def take(
     ``models_base`` is the folder of the lockfile being written: model paths are recorded relative to it
     (``digest_models``) and ``meta.model_paths`` says so; None records them as given (relative to the working
     directory).
+
+    ``numerics``: run the numerics battery through this runner (a child of the target's interpreter; opt-in,
+    ``--numerics``) and record it; raises ``NumericsError`` when it cannot run.
     """
     try:
         read = software(target.probe(extra_env))
@@ -136,9 +142,16 @@ def take(
         native=native,
         env=env,
         models=model_files,
+        numerics=None if numerics is None else _numerics(numerics),
         **values,
     )
     return fp
+
+
+def _numerics(runner: Runner) -> NumericsInfo:
+    from envcheck.numerics.run import run_battery  # brings the targets' runners: only when asked
+
+    return run_battery(runner)
 
 
 def _safe_collect(collector: Collector[T]) -> Collected[T]:

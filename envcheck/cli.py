@@ -21,10 +21,10 @@ import click
 
 from envcheck import __version__, api, atomic, capture, lockfile
 from envcheck.errors import EnvcheckError
-from envcheck.evidence.interface import EvidenceError
+from envcheck.evidence.interface import EvidenceError, Runner
 from envcheck.evidence.runners import request_for
 from envcheck.findings import Report
-from envcheck.model import to_data
+from envcheck.model import GoldenInfo, to_data
 from envcheck.policy import FAIL_ON, Policy, find_policy, load_policy
 from envcheck.report import FORMATS, reporter_for
 from envcheck.report.escape import printable
@@ -129,6 +129,31 @@ def _target(options: Dict[str, Any]) -> Target:
     return make_target(TargetSpec(**options))
 
 
+def numerics_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--numerics and --pid-exec (shared by snapshot and check)."""
+    f = click.option(
+        "--pid-exec",
+        is_flag=True,
+        help="With --pid/--process-match and --import or --numerics: run the target's own interpreter inside its "
+        "root (chroot /proc/PID/root, as root; runs the target's code from here, network cut).",
+    )(f)
+    return click.option(
+        "--numerics",
+        is_flag=True,
+        help="Run a small numerics battery (BLAS, reductions, ufuncs, linalg, FFT; scipy and torch if installed) "
+        "in a child of the target's interpreter (no network, bounded) and record (snapshot) or compare (check) "
+        "its results bit for bit.",
+    )(f)
+
+
+def _numerics_runner(numerics: bool, pid_exec: bool, target: Dict[str, Any]) -> Optional[Runner]:
+    if not numerics:
+        return None
+    from envcheck.numerics.run import runner_for
+
+    return runner_for(TargetSpec(**target), pid_exec=pid_exec)
+
+
 @click.group(cls=EnvcheckGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="envcheck")
 @click.option(
@@ -156,11 +181,31 @@ def cli(debug: bool) -> None:
     help="Model file or folder to digest (repeat); recorded relative to the lockfile's folder.",
 )
 @click.option("--env", "env", multiple=True, metavar="NAME", help="Extra environment variable to record (repeat).")
+@click.option(
+    "--golden",
+    multiple=True,
+    metavar="FILE",
+    help="Golden inputs and outputs for `envcheck canary` (repeat): JSON, .npz, an MLflow model folder (runs "
+    "the model on its serving_input_example.json in a child of the target's interpreter), or envcheck.golden "
+    "(what envcheck.golden.record wrote); stored in envcheck.golden/ beside the lockfile, bound by digest.",
+)
+@numerics_options
 @target_options
-def snapshot(output: str, models: Sequence[str], env: Sequence[str], **target: Any) -> None:
+def snapshot(
+    output: str,
+    models: Sequence[str],
+    env: Sequence[str],
+    golden: Sequence[str],
+    numerics: bool,
+    pid_exec: bool,
+    **target: Any,
+) -> None:
     """Write a lockfile-style fingerprint of this environment (or of the target given)."""
     base = None if output == "-" else api.lockfile_folder(output)  # -o -: model paths stay as given
-    fp = capture.take(_target(target), models=models, extra_env=env, models_base=base)
+    golden_info = _golden_info(output, golden, target) if golden else None
+    runner = _numerics_runner(numerics, pid_exec, target)
+    fp = capture.take(_target(target), models=models, extra_env=env, models_base=base, numerics=runner)
+    fp = dataclasses.replace(fp, golden=golden_info) if golden_info else fp
     if output == "-":
         click.echo(lockfile.dumps(fp), nl=False)
     else:
@@ -267,12 +312,7 @@ def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
     is_flag=True,
     help="With --import: also load the model files there (runs their code: a pickle executes on load).",
 )
-@click.option(
-    "--pid-exec",
-    is_flag=True,
-    help="With --pid/--process-match and --import: run the target's own interpreter inside its root (chroot "
-    "/proc/PID/root, as root; runs the target's code from here, network cut).",
-)
+@numerics_options
 @click.option(
     "--evidence-timeout",
     type=click.FloatRange(min=1),
@@ -288,6 +328,7 @@ def check(
     do_import: bool,
     load_model: bool,
     pid_exec: bool,
+    numerics: bool,
     evidence_timeout: float,
     policy_path: Optional[str],
     fmt: Optional[str],
@@ -302,12 +343,14 @@ def check(
     if do_import or load_model:
         spec = TargetSpec(**target)
         evidence = request_for(spec, load_models=load_model, timeout=evidence_timeout, pid_exec=pid_exec)
-    elif pid_exec:
-        raise EvidenceError("--pid-exec applies with --import or --load-model")
+    elif pid_exec and not numerics:
+        raise EvidenceError("--pid-exec applies with --import, --load-model or --numerics")
+    runner = _numerics_runner(numerics, pid_exec, target)
     report = api.check(
         lock,
         target=_target(target),
         evidence=evidence,
+        numerics=runner or False,
         policy=_load_policy(lock, policy_path, show_extra),
         fail_on=fail_on,
         models=models or None,
@@ -338,6 +381,85 @@ def diff(
         new,
         policy=_load_policy(old, policy_path, show_extra),
         fail_on=fail_on,
+        ignore_digest=ignore_digest,
+    )
+    _emit(report, fmt, output)
+    sys.exit(report.return_code)
+
+
+def _golden_info(output: str, golden: Sequence[str], target: Dict[str, Any]) -> GoldenInfo:
+    """``snapshot --golden``: the files recorded beside the lockfile, and what binds them to it."""
+    from envcheck.evidence.local import LocalRunner
+    from envcheck.golden.case import GoldenError
+    from envcheck.golden.recording import recorded
+    from envcheck.golden.store import DEFAULT_LIMIT
+
+    if output == "-":
+        raise GoldenError("--golden stores the golden cases beside the lockfile: give -o PATH, not -")
+    others = [k for k, v in target.items() if v not in (None, False, ()) and k != "python"]
+    runner = None if others else LocalRunner(target.get("python") or sys.executable)
+    return recorded(output, golden, runner, DEFAULT_LIMIT)
+
+
+@cli.command()
+@click.argument("lock", type=LOCK_PATH)
+@click.option(
+    "--endpoint", required=True, metavar="URL", help="The model server's base URL (http:// or https://)."
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["mlflow", "kserve-v2", "json"]),
+    default="mlflow",
+    show_default=True,
+    help="mlflow: POST /invocations; kserve-v2: POST /v2/models/NAME/infer; json: POST the inputs to the URL.",
+)
+@click.option("--model-name", default="", metavar="NAME", help="With kserve-v2: the served model's name.")
+@click.option("--case", "cases", multiple=True, metavar="NAME", help="Only this golden case (repeat).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds each request may take, answer included.",
+)
+@click.option(
+    "--max-response-mib",
+    type=click.FloatRange(min=0, min_open=True),
+    default=4.0,
+    show_default=True,
+    metavar="MIB",
+    help="A larger answer is refused (target lost).",
+)
+@report_options
+def canary(
+    lock: str,
+    endpoint: str,
+    protocol: str,
+    model_name: str,
+    cases: Sequence[str],
+    timeout: float,
+    max_response_mib: float,
+    policy_path: Optional[str],
+    fmt: Optional[str],
+    output: Optional[str],
+    fail_on: Optional[str],
+    show_extra: bool,
+    ignore_digest: bool,
+) -> None:
+    """Send the golden cases LOCK binds to a running model server and compare its answers with the recorded
+    outputs: exit 1 when one differs beyond its tolerance at or above --fail-on, 2 when the server cannot be
+    asked (down, timed out, an HTTP error, an answer too large or not JSON: target lost)."""
+    report = api.canary(
+        lock,
+        endpoint,
+        protocol,
+        model=model_name,
+        cases=cases,
+        policy=_load_policy(lock, policy_path, show_extra),
+        fail_on=fail_on,
+        timeout=timeout,
+        max_bytes=int(max_response_mib * (1 << 20)),
         ignore_digest=ignore_digest,
     )
     _emit(report, fmt, output)
@@ -392,6 +514,14 @@ def rules(fmt: str) -> None:
     metavar="SECONDS",
     help="A check that runs longer is abandoned: /readyz says 'check timed out', the sidecar stays live.",
 )
+@click.option(
+    "--gate",
+    type=click.Choice(["startup", "always", "never"]),
+    default="startup",
+    show_default=True,
+    help="When /readyz follows the checks: startup, ready once a check passes and from then on (later drift is "
+    "reported, not gated); always, ready only while the last check passes; never, always ready (report only).",
+)
 @click.option("--policy", "policy_path", metavar="PATH", help="Policy file (default: beside the lockfile).")
 @click.option("--ignore-digest", is_flag=True, help="Read a lockfile edited since it was written.")
 def sidecar(
@@ -400,20 +530,23 @@ def sidecar(
     interval: float,
     fail_on: Optional[str],
     check_timeout: float,
+    gate: str,
     policy_path: Optional[str],
     ignore_digest: bool,
     **target: Any,
 ) -> None:
     """Watch the target's live environment against LOCK: readiness, Prometheus metrics, JSON logs.
 
-    Runs until SIGTERM or SIGINT. A target that cannot be inspected (not started yet, restarted, gone) makes
-    /readyz answer 503 "target lost" and is looked for again at each check; with --process-match the regex is
-    matched again, so a restarted server is followed under its new PID.
+    Runs until SIGTERM or SIGINT. A check passes when it finds nothing at or above --fail-on; a target that
+    cannot be inspected (not started yet, restarted, gone) does not pass ("target lost") and is looked for again
+    at each check; with --process-match the regex is matched again, so a restarted server is followed under its
+    new PID. --gate decides what /readyz makes of the checks: with startup a bad rollout stalls while the old pods
+    serve, and a drift that reaches every replica later cannot take them all out of the Service.
     """
     import re
 
     from envcheck.compare import resolve_fail_on
-    from envcheck.sidecar import Checker, State, parse_listen, serve
+    from envcheck.sidecar import Checker, Gate, State, parse_listen, serve
 
     spec = TargetSpec(**target)
     try:
@@ -439,7 +572,7 @@ def sidecar(
         lock_name=lock,
         target_label=label,
     )
-    state = State(lock, expected.meta.digest, stall_after=3 * interval + 120)
+    state = State(lock, expected.meta.digest, stall_after=3 * interval + 120, gate=Gate(gate))
 
     def log(line: str) -> None:
         click.echo(line, err=True)

@@ -7,12 +7,14 @@ applies the policy (ignored rules and packages, tolerances, overrides) and rende
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from envcheck.causes import attribute, root_changes
 from envcheck.findings import AVAILABILITY, Finding, Report, Severity
 from envcheck.model import NONE_FOUND, OK, Fingerprint
 from envcheck.modelscope import ModelScope, model_scope, shift
+from envcheck.numerics.compare import all_equal
+from envcheck.numerics.findings import numerics_changes, observed_equivalent
 from envcheck.observed import Observed, imported, observed_changes
 from envcheck.policy import Policy
 from envcheck.rules.environment import compare_env
@@ -77,15 +79,21 @@ def weight(change: Change, scope: ModelScope, policy: Policy) -> int:
 _NOT_IMPORT_GUESSES = ("package.missing", "package.missing.critical", "evidence.import.failed")
 
 
-def render(change: Change, policy: Policy, levels: int = 0, imports: bool = False) -> Finding:
+def render(
+    change: Change, policy: Policy, levels: int = 0, imports: bool = False, equivalent: bool = False
+) -> Finding:
     """A change, through its rule and the policy's overrides, as a finding; ``levels`` moves it up or down the
     matrix (``weight``); ``imports``: the import check saw the change's package import in the candidate, which
     answers the rule's availability guess (a guess of both risks keeps the prediction risk; an availability-only
-    guess drops to low)."""
+    guess drops to low); ``equivalent``: the numerics battery came out equivalent (bitwise, or within rounding)
+    in the candidate, which answers this guess about numbers: it is lowered one level ("observed equivalent").
+
+    A change that measured its own impact (``numerics.changed``: from the error the battery saw) carries it in
+    its ``impact`` field; the policy's number for the rule still wins."""
     rule = BY_ID[change.rule]
     override = policy.rules.get(rule.id)
     probability = override.probability if override and override.probability else rule.probability
-    impact = override.impact if override and override.impact else rule.impact
+    impact = override.impact if override and override.impact else int(change.fields.get("impact", rule.impact))
     risks = rule.risks
     note = ""
     if imports and AVAILABILITY in risks and rule.id not in _NOT_IMPORT_GUESSES:
@@ -95,6 +103,9 @@ def render(change: Change, policy: Policy, levels: int = 0, imports: bool = Fals
         else:
             levels = -3
             note = " (observed: it imports in the candidate)"
+    if equivalent:
+        levels -= 1
+        note += " (observed equivalent: the numerics battery gives the same numbers here; lowered one level)"
     moved = shift(probability, impact, levels)
     values: Dict[str, str] = {
         "subject": change.subject,
@@ -132,9 +143,11 @@ def findings_from(
     policy: Policy,
     scope: Optional[ModelScope] = None,
     imports: FrozenSet[str] = frozenset(),
+    equivalent: Callable[[Change], bool] = lambda change: False,
 ) -> Tuple[Finding, ...]:
-    """Render the changes the policy keeps, weighed by the model's ``scope`` and by the distributions seen to
-    import (``imports``), most severe first; one finding per (rule, subject, instance)."""
+    """Render the changes the policy keeps, weighed by the model's ``scope``, by the distributions seen to
+    import (``imports``) and by what the numerics battery answers (``equivalent``), most severe first; one
+    finding per (rule, subject, instance)."""
     scope = scope or ModelScope()
     seen = set()
     out: List[Finding] = []
@@ -143,7 +156,8 @@ def findings_from(
         if key in seen or not _kept(change, policy):
             continue
         seen.add(key)
-        out.append(render(change, policy, weight(change, scope, policy), change.package in imports))
+        levels = weight(change, scope, policy)
+        out.append(render(change, policy, levels, change.package in imports, equivalent(change)))
     return tuple(sorted(out, key=Finding.sort_key))
 
 
@@ -176,9 +190,16 @@ def compare(
         changes.extend(self_check(actual))
     if observed is not None:
         changes.extend(observed_changes(observed, actual))
+    changes.extend(numerics_changes(expected, actual))
     changes.extend(root_changes(expected, changes))
+    equal = all_equal(expected.numerics, actual.numerics)
+
+    def equivalent(change: Change) -> bool:
+        return change.rule not in policy.rules and observed_equivalent(change, expected, actual, equal)
+
+    findings = findings_from(superseded(changes), policy, scope, imported(observed, actual), equivalent)
     return Report(
-        findings=attribute(findings_from(superseded(changes), policy, scope, imported(observed, actual))),
+        findings=attribute(findings),
         skipped=skipped,
         expected_name=expected_name,
         actual_name=actual_name,

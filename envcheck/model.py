@@ -304,6 +304,74 @@ class ModelFile:
 
 
 @dataclass(frozen=True)
+class NumericsKernel:
+    """One kernel of the numerics battery (``envcheck.numerics``) as it came out: enough to tell "bitwise equal"
+    from "within N ULP" from "different, by this much" without the result itself."""
+
+    name: str
+    """What was computed, on which dtype and size (``numpy.matmul f32 257x257``)."""
+    dtype: str = ""
+    shape: Tuple[int, ...] = ()
+    digest: str = ""
+    """The first 16 hex digits of the sha256 of the result's bytes (C order)."""
+    total: str = ""
+    """The sum of the result, as a float's ``repr`` (exact; TOML floats are not used in the lockfile)."""
+    max_abs: str = ""
+    """The largest magnitude in the result, as a float's ``repr``."""
+    sample: Tuple[str, ...] = ()
+    """Up to 12 values at fixed, evenly spaced positions of the flattened result, as ``repr`` strings."""
+    error: str = ""
+    """``Type: message`` when the kernel raised; the other fields are then empty."""
+
+
+@dataclass(frozen=True)
+class OpenBlasRuntime:
+    """An OpenBLAS the battery's child had loaded, as the library itself says (``openblas_get_corename``...)."""
+
+    path: str
+    """The library's file name."""
+    core: str = ""
+    """The kernel set it chose at run time (``SkylakeX``, ``Haswell``): ``OPENBLAS_CORETYPE`` or the CPU."""
+    config: str = ""
+    threads: str = ""
+
+
+@dataclass(frozen=True)
+class NumericsInfo:
+    """What the opt-in numerics battery (``snapshot --numerics``) computed in the target's interpreter."""
+
+    battery: int = 1
+    """The battery's version: kernels are compared by name, so a newer battery still reads an older one."""
+    python: str = ""
+    versions: Dict[str, str] = field(default_factory=dict)
+    """Versions of the libraries the battery ran (``numpy``, ``scipy``, ``torch``)."""
+    openblas: Tuple[OpenBlasRuntime, ...] = ()
+    kernels: Tuple[NumericsKernel, ...] = ()
+    elapsed_ms: int = 0
+    """How long the kernels took in the child (interpreter start and imports of numpy not included)."""
+    how: str = ""
+    """How the child ran (interpreter, network, limits)."""
+
+
+@dataclass(frozen=True)
+class GoldenFile:
+    """One golden case (``envcheck.golden``) the lockfile is bound to: the file beside it, by digest and size."""
+
+    name: str
+    file: str
+    """Relative to the lockfile's folder (``envcheck.golden/NAME.json``)."""
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class GoldenInfo:
+    """The golden cases recorded with ``snapshot --golden`` (replayed by ``envcheck canary``)."""
+
+    cases: Tuple[GoldenFile, ...] = ()
+
+
+@dataclass(frozen=True)
 class Meta:
     schema: int = SCHEMA_VERSION
     tool: str = ""
@@ -331,6 +399,10 @@ class Fingerprint:
     gpu: GpuInfo = field(default_factory=GpuInfo)
     env: EnvInfo = field(default_factory=EnvInfo)
     models: Tuple[ModelFile, ...] = ()
+    numerics: Optional[NumericsInfo] = None
+    """Only with ``snapshot --numerics`` (None: not run; left out of the lockfile, so older ones still read)."""
+    golden: Optional[GoldenInfo] = None
+    """Only with ``snapshot --golden`` (None: none recorded; left out of the lockfile, so older ones read)."""
 
     def source(self, section: str) -> Source:
         return self.sources.get(section, Source(UNAVAILABLE, "not recorded"))

@@ -754,6 +754,20 @@ RULES: Tuple[Rule, ...] = (
         remedy="serve with the lockfile's versions of the libraries the model file names (`envcheck show LOCK`), "
         "or re-export the model with the candidate's and verify it again",
     ),
+    # Observed, not guessed: the battery's kernels came out different in the candidate. Probability 4 (the numbers
+    # did change; whether the model's outputs cross a decision because of it is not certain); the impact given
+    # here is the ceiling's stand-in: each change carries its own from the measured error (envcheck.numerics.
+    # compare: within 16 ULP of the result's scale 1 -> low, under 1e-6 relative 2 -> medium, 1e-6..1e-3 3 ->
+    # high, more, a changed shape or a failing kernel 5 -> critical; the cut points are argued there).
+    Rule(
+        id="numerics.changed",
+        component="native",
+        risks=P,
+        probability=4,
+        impact=3,
+        message="{subject}: {detail} (seen by the numerics battery) — likely cause: {cause}",
+        remedy="{remedy}; then `envcheck check --numerics` again",
+    ),
     Rule(
         id="model.writer.version",
         component="models",
@@ -782,6 +796,20 @@ RULES: Tuple[Rule, ...] = (
         message="{subject}: then {expected}, now {actual} — {path} names {module}, which only {subject}{spec} "
         "has: loading the model fails with ModuleNotFoundError",
         remedy="pip install '{subject}=={expected}' ({source})",
+    ),
+    # Observed, not guessed: the served model answered a golden case otherwise than it did at training
+    # (envcheck canary). Probability 4 (the outputs did change; whether a decision downstream flips is not
+    # certain); impact 4 (high) for numbers within 1e-3 relative of the recorded ones, 5 (critical) beyond, or for
+    # a label, a NaN or another shape (envcheck.canary.run, carried in the change's ``impact``).
+    Rule(
+        id="canary.failed",
+        component="models",
+        risks=P,
+        probability=4,
+        impact=4,
+        message="golden case {subject}: {detail} — the served model no longer answers as it did when verified",
+        remedy="compare the serving environment with the lockfile (`envcheck check`) and serve the verified "
+        "model and environment again; re-record the golden outputs only if the change is intended",
     ),
 )
 

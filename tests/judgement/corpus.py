@@ -254,10 +254,11 @@ _PKG_BUILD = frozenset(["package.build", "package.build.files", "package.source"
 # fmt: off
 CASES: Tuple[Case, ...] = (
     # --- requirements read as Python reads them ------------------------------------------------------------------
-    Case("req-real-pandas-metadata", "requirements", "local", Real("pandas-metadata-on-path"),
-         Expect("package.requirement.missing", "pandas", A, HIGH, HIGH, "python-dateutil",
-                "pip install 'python-dateutil>=2.8.2'"),
-         also=frozenset(["package.wheel.unsupported"]), slow=True),  # true: its wheel is cp312
+    Case("req-real-skimage-metadata", "requirements", "local", Real("skimage-metadata-on-path"),
+         Expect("package.requirement.missing", "scikit-image", A, HIGH, HIGH, "lazy-loader",
+                "pip install 'lazy-loader>=0.4'"),
+         # true: its wheel is cp312, and what else it requires that this environment lacks
+         also=frozenset(["package.wheel.unsupported", "package.requirement.missing"]), slow=True),
     Case("req-h200-dependency-removed", "requirements", "h200", without("python-dateutil"),
          Expect("package.requirement.missing", "pandas", A, HIGH, HIGH, "python-dateutil>=2.8.2",
                 "pip install 'python-dateutil>=2.8.2'"),

@@ -162,13 +162,14 @@ class Corpus:
         """The H200 lockfile checked here: another machine, another Python, no GPU."""
         return self.baseline("h200")[0], self.baseline("local")[1]
 
-    def _pandas_metadata_on_path(self) -> Pair:
-        """pandas' real dist-info from the H200 (a License header with whitespace-only continuation lines before
-        its Requires-Dist) on the PYTHONPATH; python-dateutil, which it requires, is not installed here."""
-        site = self.root / "pandas-site"
+    def _skimage_metadata_on_path(self) -> Pair:
+        """scikit-image's real dist-info from the H200 (a License header with whitespace-only continuation lines
+        before its Requires-Dist) on the PYTHONPATH; lazy-loader, its last requirement, is not installed here."""
+        site = self.root / "skimage-site"
         with tarfile.open(H200 / "dist-info.tgz") as tar:
-            members = [m for m in tar.getmembers() if m.name.startswith("pandas-3.0.6.dist-info/") and m.isfile()]
-            assert members, "the H200 dist-info holds pandas 3.0.6"
+            prefix = "scikit_image-0.26.0.dist-info/"
+            members = [m for m in tar.getmembers() if m.name.startswith(prefix) and m.isfile()]
+            assert members, "the H200 dist-info holds scikit-image 0.26.0"
             for member in members:
                 data = tar.extractfile(member)
                 assert data is not None
