@@ -4,6 +4,7 @@ unchanged environment gives bitwise the same results run after run."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from typing import Any, Dict
 
@@ -61,7 +62,11 @@ def test_kernels_cover_the_shapes_and_libraries(battery: Dict[str, Any]) -> None
     for kernel in ("numpy.std f32", "numpy.tanh f64", "numpy.linalg.svd f64 127x64", "numpy.fft.rfft f64 1000"):
         assert kernel in names
     assert next(n for n, _ in battery["_scipy_kernels"](np)) == "scipy.linalg.lu_factor f64 257"
-    assert "torch.matmul cpu f32 1000x1000" in {n for n, _ in battery["_torch_kernels"](np)}
+    torch_kernels = {n for n, _ in battery["_torch_kernels"](np)}
+    if importlib.util.find_spec("torch") is None:
+        assert torch_kernels == set()  # torch not installed: its kernels are left out, not failed
+    else:
+        assert "torch.matmul cpu f32 1000x1000" in torch_kernels
 
 
 def test_result_is_bounded_json(battery: Dict[str, Any]) -> None:
