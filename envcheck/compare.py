@@ -96,7 +96,9 @@ def render(
     impact = override.impact if override and override.impact else int(change.fields.get("impact", rule.impact))
     risks = rule.risks
     note = ""
-    if imports and AVAILABILITY in risks and rule.id not in _NOT_IMPORT_GUESSES:
+    # an import seen to work answers a guess that a package may fail to import, nothing more: a model file's
+    # writer story (it loads but predicts wrongly, or fails at predict) stays as the rule says
+    if imports and AVAILABILITY in risks and rule.component == "packages" and rule.id not in _NOT_IMPORT_GUESSES:
         if len(risks) > 1:
             risks = tuple(r for r in risks if r != AVAILABILITY)
             note = " (observed: it imports in the candidate; the prediction risk remains)"

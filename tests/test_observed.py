@@ -92,3 +92,17 @@ def test_a_package_with_one_failing_module_is_not_cleared() -> None:
     seen = Observed(imports={"yaml": Seen(True), "_yaml": Seen(False, "ImportError: x")})
     assert "pyyaml" not in imported(seen, LOCK)
     assert "numpy" in imported(Observed(imports={"numpy": Seen(True)}), LOCK)
+
+
+def test_an_import_seen_to_work_does_not_answer_the_writer_s_story() -> None:
+    """scikit-learn 1.5 imports and even unpickles a 1.9 model, then fails at predict: the writer rule keeps its
+    availability risk whatever the import check saw."""
+    from envcheck.model import ModelWriter
+
+    writer = dataclasses.replace(MODEL, written_by=ModelWriter("scikit-learn", "1.7.2"))
+    lock = moved(dataclasses.replace(LOCK, models=(writer,)), "scikit-learn", "1.7.2")
+    candidate = moved(lock, "scikit-learn", "1.5.2")
+    seen = Observed(imports={"sklearn": Seen(True)}, loads={"model.pkl": Seen(True)})
+    (finding,) = [f for f in compare(lock, candidate, observed=seen).findings if f.id == "model.writer.version"]
+    assert finding.risks == (AVAILABILITY, PREDICTION) and finding.severity == Severity.HIGH
+    assert "observed" not in finding.message

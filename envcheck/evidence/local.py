@@ -114,6 +114,9 @@ class LocalRunner:
         at each run); ``extra_env``: names to pass on besides the allow-list (secret-looking ones never are).
         ``root``: run ``executable`` (a path inside it) in this filesystem tree (``chroot ROOT``: another
         process's ``/proc/PID/root``); that needs root."""
+        # the child starts in a folder of its own: a relative path is taken from here, as the user meant it
+        if executable and root is None:
+            executable = os.path.abspath(executable)
         self.executable = executable or sys.executable
         self.memory_limit = memory_limit
         self.network = network

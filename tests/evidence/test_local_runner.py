@@ -72,3 +72,16 @@ def test_a_namespace_asked_for_where_none_can_be_made(monkeypatch: pytest.Monkey
 def test_describe_is_exhaustive() -> None:
     for member in Network:
         assert member.describe()
+
+
+def test_a_relative_interpreter_path_is_taken_from_the_caller_s_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child starts in a folder of its own: ``--python ../venv/bin/python`` still names the caller's file."""
+    import os
+    import sys
+
+    here = os.path.dirname(sys.executable)
+    monkeypatch.chdir(here)
+    runner = LocalRunner(os.path.join(".", os.path.basename(sys.executable)))
+    assert runner.executable == os.path.join(here, os.path.basename(sys.executable))
+    done = runner.run("print('ran')", [], timeout=60, max_output=1 << 16)
+    assert done.returncode == 0 and "ran" in done.stdout
