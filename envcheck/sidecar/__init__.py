@@ -3,7 +3,8 @@
 ``Checker`` compares the target with the lockfile (re-reading it only when its change token moves), ``State``
 holds what the endpoints show, ``make_app`` is the WSGI application over it, ``make_registry`` its metrics, and
 ``serve`` wires them to the HTTP server (``server``), a checking thread whose checks have a time budget, and the
-signals; ``logs`` shapes the JSON log lines; ``gate`` decides how the checks become readiness (``--gate``).
+signals; ``logs`` shapes the JSON log lines; ``gate`` decides how the checks become readiness (``--gate``);
+``canary`` replays the golden cases against the model server after a check, when due (``--canary``).
 """
 
 from envcheck.sidecar.app import make_app

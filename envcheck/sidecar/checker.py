@@ -27,6 +27,7 @@ from envcheck.compare import compare
 from envcheck.findings import Finding, Report, Severity
 from envcheck.model import Fingerprint
 from envcheck.policy import Policy
+from envcheck.sidecar.canary import Canary, CanaryOutcome, with_canary
 from envcheck.targets.interface import Target, TargetError
 
 #: How many rule ids and subjects a readiness reason or a log line names before it says "and N more".
@@ -57,6 +58,10 @@ class CheckResult:
     timed_out: bool = False
     """True when the check ran past its time budget and was abandoned (no report: the target's state is
     unknown)."""
+    canary: Optional[CanaryOutcome] = None
+    """With ``--canary``: the last canary run's outcome (this check's or an earlier one's)."""
+    canary_ran: bool = False
+    """The canary ran in this check."""
 
     @property
     def lost(self) -> bool:
@@ -85,6 +90,16 @@ def drift_reason(report: Report) -> Optional[str]:
     return f"{len(failing)} {noun} at or above {report.fail_on.label}: {named}{more}"
 
 
+def _reason(report: Report, canary: Optional[CanaryOutcome]) -> Optional[str]:
+    """Why a check that read the target does not pass: its failing findings (the canary's among them) and a canary
+    that could not ask the server or saw answers change below ``--fail-on``; None when it passes."""
+    reasons = [drift_reason(report)]
+    if canary is not None and not set(canary.findings) & set(report.failing()):
+        reasons.append(canary.reason(report.fail_on))
+    found = [r for r in reasons if r is not None]
+    return "; ".join(found) if found else None
+
+
 class Checker:
     """Compares a target with the expected fingerprint, re-reading the target only when its token changes."""
 
@@ -97,6 +112,7 @@ class Checker:
         fail_on: Optional[Severity] = Severity.HIGH,
         lock_name: str = "lockfile",
         target_label: str = "target",
+        canary: Optional[Canary] = None,
         take: Callable[..., Fingerprint] = capture.take,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
@@ -121,22 +137,56 @@ class Checker:
         self._report: Optional[Report] = None
         self.reads = 0
         """How many times the target was read (probed) in full."""
+        self.canary = canary
+        """With ``--canary``: replays the golden cases against the model server after a check, when due."""
+        self._merged: Optional[Tuple[Report, CanaryOutcome, Report]] = None
+        """(report, canary outcome, the two merged): the merged report is the same object while neither changes."""
 
     @property
     def target_name(self) -> str:
         return self._target.name if self._target is not None else self.target_label
 
     def check_once(self) -> CheckResult:
-        """One check; never raises ``TargetError`` (a lost target is a result)."""
+        """One check, then the canary when one is due; never raises ``TargetError`` (a lost target is a result)."""
         started, t0 = self._clock(), self._timer()
+        last = None if self.canary is None else self.canary.last
         try:
             report, reread = self._check()
         except TargetError as e:
             self._forget()
             lost = f"target lost: {e}"
-            return CheckResult(None, self.target_name, False, lost, True, started, self._timer() - t0, str(e))
-        reason = drift_reason(report)
-        return CheckResult(report, self.target_name, reason is None, reason, reread, started, self._timer() - t0)
+            return CheckResult(
+                None, self.target_name, False, lost, True, started, self._timer() - t0, str(e), canary=last
+            )
+        ran = False
+        if self.canary is not None:
+            # a change of the target is a moved token: a target without one is read at every check, and its canary
+            # runs on the interval alone
+            ran = self.canary.due(changed=reread and self._token is not None)
+            last = self.canary.run() if ran else last
+            assert last is not None  # the first check that reads the target runs it
+            report = self._with_canary(report, last)
+        reason = _reason(report, last)
+        return CheckResult(
+            report,
+            self.target_name,
+            reason is None,
+            reason,
+            reread,
+            started,
+            self._timer() - t0,
+            canary=last,
+            canary_ran=ran,
+        )
+
+    def _with_canary(self, report: Report, outcome: CanaryOutcome) -> Report:
+        """The report with the canary's findings: the same object as last time when neither changed (so that the
+        state renders it, and the log compares it, once)."""
+        if self._merged is not None and self._merged[0] is report and self._merged[1] is outcome:
+            return self._merged[2]
+        merged = with_canary(report, outcome)
+        self._merged = (report, outcome, merged)
+        return merged
 
     def timed_out(
         self, started_at: float, elapsed_s: float, budget_s: float, *, still_running: bool
@@ -148,8 +198,9 @@ class Checker:
         if still_running:
             reason += f" (still running after {elapsed_s:.0f} s)"
         error = "check timed out"
+        last = None if self.canary is None else self.canary.last
         return CheckResult(
-            None, self.target_name, False, reason, False, started_at, elapsed_s, error=error, timed_out=True
+            None, self.target_name, False, reason, False, started_at, elapsed_s, error, True, canary=last
         )
 
     def _check(self) -> Tuple[Report, bool]:

@@ -11,6 +11,10 @@ severities, risks, the lockfile's path and digest and the target's name (as give
 /opt/my_venv/bin/python``, escaped by the exposition format): never a recorded or live value, which for an
 environment variable could be a secret.
 
+With ``--canary``, ``envcheck_canary_ok``, ``_up``, ``_max_abs_error``, ``_duration_seconds``,
+``_last_run_timestamp_seconds`` and ``_runs_total`` say how the last canary run went; without it they are not
+exported (a 0 would read as a failed canary).
+
 ``envcheck_finding`` has one series per current finding (value 1), at most ``MAX_SERIES`` of them, most severe
 first. A finding that clears goes to 0 and stays there for ``CLEARED_KEEP_S`` (so that a scrape sees it clear),
 then its series is dropped. While the target is lost the findings of the last report it gave are kept.
@@ -18,6 +22,7 @@ then its series is dropped. While the target is lost the findings of the last re
 
 from __future__ import annotations
 
+import math
 import platform
 from typing import Iterator
 
@@ -26,7 +31,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from envcheck import __version__
 from envcheck.findings import RISKS, Severity
-from envcheck.sidecar.state import State
+from envcheck.sidecar.state import State, View
 
 #: Longest label value exported; a subject is a name, and a name this long is cut rather than trusted.
 MAX_LABEL = 200
@@ -119,6 +124,41 @@ class SidecarCollector:
             "Checks abandoned because they ran past their time budget (also counted in envcheck_check_errors).",
             value=view.timeouts_total,
         )
+        if view.canary_configured:
+            yield from _canary_metrics(view)
+
+
+def _canary_metrics(view: View) -> Iterator[Metric]:
+    """The ``--canary`` families: only exported when a canary is configured (a 0 would read as a failed one)."""
+    canary = view.canary
+    yield GaugeMetricFamily(
+        "envcheck_canary_ok",
+        "1 when the last canary run got every golden case answered as recorded (0 before the first run, when "
+        "the model server could not be asked, or when an answer differed).",
+        value=int(canary is not None and canary.ok),
+    )
+    yield GaugeMetricFamily(
+        "envcheck_canary_up",
+        "1 when the last canary run could ask the model server (whatever it answered).",
+        value=int(canary is not None and not canary.lost),
+    )
+    yield GaugeMetricFamily(
+        "envcheck_canary_max_abs_error",
+        "The largest absolute error between the model server's answers and the recorded outputs in the last "
+        "canary run (NaN when nothing was compared).",
+        value=math.nan if canary is None else canary.max_abs_error,
+    )
+    yield GaugeMetricFamily(
+        "envcheck_canary_duration_seconds",
+        "Wall time of the last canary run.",
+        value=0.0 if canary is None else canary.duration_s,
+    )
+    yield GaugeMetricFamily(
+        "envcheck_canary_last_run_timestamp_seconds",
+        "Unix time at which the last canary run started (0 before the first).",
+        value=0.0 if canary is None else canary.started_at,
+    )
+    yield CounterMetricFamily("envcheck_canary_runs", "Canary runs.", value=view.canary_runs)
 
 
 def make_registry(state: State) -> CollectorRegistry:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from envcheck.findings import Finding, Report
 from envcheck.report.json import JsonReporter
+from envcheck.sidecar.canary import CanaryOutcome
 from envcheck.sidecar.checker import CheckResult, events
 from envcheck.sidecar.gate import Gate, drift_after_ready, is_ready
 
@@ -71,6 +72,11 @@ class View:
     timeouts_total: int
     series: Tuple[Tuple[SeriesKey, int], ...]
     generation: int
+    canary_configured: bool = False
+    """``--canary`` was given: the ``envcheck_canary_*`` metrics are exported."""
+    canary: Optional[CanaryOutcome] = None
+    """The last canary run's outcome; None before the first."""
+    canary_runs: int = 0
     """Changes whenever anything the metrics show changes: a key for caching their rendering."""
 
     @property
@@ -110,9 +116,12 @@ class State:
         *,
         stall_after: float = 300.0,
         gate: Gate = Gate.STARTUP,
+        canary: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.lock_name = lock_name
+        self.canary = canary
+        """``--canary`` was given."""
         self.digest = digest
         self.gate = gate
         """When a check's verdict decides readiness (``envcheck.sidecar.gate``)."""
@@ -134,6 +143,8 @@ class State:
         self._series: Dict[SeriesKey, Optional[float]] = {}
         self._series_view: Tuple[Tuple[SeriesKey, int], ...] = ()
         self._generation = 0
+        self._canary: Optional[CanaryOutcome] = None
+        self._canary_runs = 0
 
     def beat(self) -> None:
         """The loop is alive."""
@@ -165,6 +176,13 @@ class State:
             after = drift_after_ready(self.gate, was_open=was_open, known=self._report, report=result.report)
             if after is not None:
                 records.append({"ts": ts, "event": "drift_after_ready", "target": result.target, **after})
+            if result.canary_ran and result.canary is not None:
+                records.insert(
+                    1, {"ts": ts, "event": "canary", "target": result.target, **result.canary.log_fields()}
+                )
+                self._canary_runs += 1
+            if result.canary is not None:
+                self._canary = result.canary
             self._generation += 1
             self._last = result
             self._heartbeat = now
@@ -208,4 +226,7 @@ class State:
                 timeouts_total=self._timeouts,
                 series=self._series_view,
                 generation=self._generation,
+                canary_configured=self.canary,
+                canary=self._canary,
+                canary_runs=self._canary_runs,
             )
