@@ -1,8 +1,9 @@
 """The numerics battery: the source a child of the candidate's interpreter runs for ``--numerics``.
 
 ``SOURCE`` is self-contained Python (3.8 syntax) that needs only the standard library and numpy, and uses scipy
-and torch when they import. It computes a fixed set of kernels on fixed inputs and prints one line,
-``MARKER`` followed by JSON: per kernel its dtype, shape, a digest of the result's bytes and a few magnitudes
+and torch when they import (torch on a CUDA device too, when it sees one: float32 matmul with TF32 off and on,
+float16, bfloat16). It computes a fixed set of kernels on fixed inputs and prints one line, ``MARKER`` followed
+by JSON: per kernel its dtype, shape, a digest of the result's bytes and a few magnitudes
 (sum, largest magnitude, a sample of values), so that a later comparison can say "bitwise equal", "within N ULP"
 or "different, by this much" without the full arrays (``envcheck.numerics.results`` parses it).
 
@@ -132,6 +133,45 @@ def _torch_kernels(np):
     return out
 
 
+def _torch_gpu_kernels(np):
+    """torch matmul on the first CUDA device, when torch is already imported (by _torch_kernels) and sees one:
+    float32 with TF32 off ("highest") and on ("high"), float16 and bfloat16; results copied back as float32."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return []
+    try:
+        if not torch.cuda.is_available():
+            return []
+        device = torch.device("cuda", 0)
+    except Exception:
+        return []
+
+    def matmul(a, b, precision, dtype):
+        def thunk():
+            before = torch.get_float32_matmul_precision()
+            torch.set_float32_matmul_precision(precision)
+            try:
+                c = torch.matmul(a.to(dtype), b.to(dtype))
+                torch.cuda.synchronize()
+                return c.float().cpu().numpy()
+            finally:
+                torch.set_float32_matmul_precision(before)
+        return thunk
+
+    out = []
+    for n in (127, 1000):
+        a = torch.from_numpy(_inputs(np, n * n, 18 + n, "float32").reshape(n, n)).to(device)
+        b = torch.from_numpy(_inputs(np, n * n, 19 + n, "float32").reshape(n, n)).to(device)
+        for label, precision, dtype in (
+            ("f32 tf32-off", "highest", torch.float32),
+            ("f32 tf32-on", "high", torch.float32),
+            ("f16", "highest", torch.float16),
+            ("bf16", "highest", torch.bfloat16),
+        ):
+            out.append(("torch.matmul cuda %s %dx%d" % (label, n, n), matmul(a, b, precision, dtype)))
+    return out
+
+
 def _openblas(np):
     """Which OpenBLAS kernels and thread count the loaded OpenBLAS uses (read through ctypes), if one is."""
     import ctypes
@@ -172,7 +212,7 @@ def run(np=None):
         import numpy as np
     started = time.perf_counter()
     kernels = []
-    for name, thunk in _kernels(np) + _scipy_kernels(np) + _torch_kernels(np):
+    for name, thunk in _kernels(np) + _scipy_kernels(np) + _torch_kernels(np) + _torch_gpu_kernels(np):
         try:
             with np.errstate(all="ignore"):
                 kernels.append(_record(np, name, thunk()))
@@ -182,6 +222,14 @@ def run(np=None):
     for mod in ("scipy", "torch"):
         if mod in sys.modules:
             versions[mod] = str(getattr(sys.modules[mod], "__version__", ""))
+    if any(k["name"].startswith("torch.matmul cuda") and "error" not in k for k in kernels):
+        torch = sys.modules["torch"]
+        try:
+            props = torch.cuda.get_device_properties(0)
+            versions["torch cuda"] = str(torch.version.cuda)
+            versions["cuda device"] = "%s sm_%d%d" % (props.name, props.major, props.minor)
+        except Exception:
+            pass
     return {
         "battery": 1,
         "python": "%d.%d.%d" % sys.version_info[:3],

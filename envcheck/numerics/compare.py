@@ -1,16 +1,19 @@
-"""Pure comparison of two numerics batteries: per kernel bitwise equal, within N ULP, or different by how much.
+"""Pure comparison of two numerics batteries: per kernel bitwise equal, within its bound, or different by how much.
 
 Errors are measured normwise, against the largest magnitude of the recorded result: ``|a - b| / max|a|`` over the
 recorded values (the sample, the sum, the largest magnitude). An element near zero that a different summation
 order moves by a few ULP of the *result's* scale is how floating point works, not a bug; relative to itself it
 would look huge. ``ulps`` is that same error in units in the last place of the largest magnitude in the result's
-dtype, so "within 16 ULP" means "as close as two correct BLAS kernels get".
+dtype. Each kernel's tolerance comes from its definition (``envcheck.numerics.bounds``): at least 16 ULP, more
+for long reductions and ill-conditioned solves (``2 * condition * sqrt(n)``), so "within the bound" means "as
+close as two correct kernels that sum in other orders get".
 
 What is a finding, and its impact, from the measured error (cut points, and why):
 
 - bitwise equal: nothing to report;
-- within ``ULP_TOLERANCE`` ULP: observed equivalent, not a finding. A different blocking or SIMD width reorders
-  sums; correct kernels disagree at this level, and a model whose decisions move on it was already unstable;
+- within the kernel's bound: observed equivalent, not a finding. A different blocking, thread split or SIMD width
+  reorders sums; correct kernels disagree at this level, and a model whose decisions move on it was already
+  unstable;
 - beyond that: observed, not guessed, so at least high (issue 13: evidence outranks the guess). Under
   ``MEDIUM_BELOW`` (1e-6) relative: impact 3 (high with the rule's probability 4): larger than rounding alone,
   still below what a float32 model's outputs resolve (float32 carries about 7 digits);
@@ -29,10 +32,11 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Optional, Tuple
 
 from envcheck.model import NumericsInfo, NumericsKernel
+from envcheck.numerics.bounds import ULP_FLOOR, bound_for
 from envcheck.numerics.results import as_float, by_name
 
-#: Normwise ULP of the largest magnitude within which two results count as rounding apart.
-ULP_TOLERANCE = 16
+#: The least tolerance, in normwise ULP of the largest magnitude (each kernel's own is ``bounds.tolerance_ulps``).
+ULP_TOLERANCE = ULP_FLOOR
 #: Relative errors (normwise) at which the impact steps up: see the module's docstring.
 MEDIUM_BELOW = 1e-6
 HIGH_BELOW = 1e-3
@@ -58,6 +62,10 @@ class KernelDiff:
     note: str = ""
     """Why the error could not be measured (a changed shape, a failed kernel), or that the sampled values are
     equal and the difference lies elsewhere in the result."""
+    tolerance: float = float(ULP_TOLERANCE)
+    """The kernel's bound in ULP (``envcheck.numerics.bounds``): within it, two results are rounding apart."""
+    bound: str = ""
+    """What the bound is made of (``n = 1000``, ``elementwise``), for the text."""
 
     @property
     def impact(self) -> int:
@@ -71,16 +79,18 @@ class KernelDiff:
         return 5
 
     def describe(self) -> str:
-        """``different: max relative error 3.1e-07 (5.2 ULP)``."""
+        """``different: max relative error 3.1e-07 (5.2e+09 ULP, bound 63 ULP for n = 1000)``."""
         if self.verdict is Verdict.EQUAL:
             return "bitwise equal"
         if math.isinf(self.max_rel_error):
             return f"different: {self.note}"
-        measured = f"max relative error {self.max_rel_error:.2g} ({self.ulps:.3g} ULP)"
+        why = f" for {self.bound}" if self.bound else ""
         if self.verdict is Verdict.WITHIN_ULP:
-            text = f"within {ULP_TOLERANCE} ULP: {measured}"
+            text = f"within {self.tolerance:.0f} ULP{why}: max relative error {self.max_rel_error:.2g} "
+            text += f"({self.ulps:.3g} ULP)"
         else:
-            text = f"different: {measured}"
+            text = f"different: max relative error {self.max_rel_error:.2g} ({self.ulps:.3g} ULP, bound "
+            text += f"{self.tolerance:.0f} ULP{why})"
         return f"{text}; {self.note}" if self.note else text
 
 
@@ -134,25 +144,40 @@ def compare_kernel(expected: NumericsKernel, actual: NumericsKernel) -> KernelDi
     rel = worst / scale if scale > 0 else (math.inf if worst else 0.0)
     ulps = worst / _ulp(scale, expected.dtype) if scale > 0 else rel
     note = "" if worst else "the sampled values are equal; the difference lies elsewhere in the result"
-    verdict = Verdict.WITHIN_ULP if ulps <= ULP_TOLERANCE else Verdict.DIFFERENT
-    return KernelDiff(name, verdict, rel, ulps, note)
+    bound = bound_for(name)
+    verdict = Verdict.WITHIN_ULP if ulps <= bound.ulps else Verdict.DIFFERENT
+    return KernelDiff(name, verdict, rel, ulps, note, tolerance=bound.ulps, bound=bound.describe())
+
+
+#: The last comparison and the two batteries it was of (held, so their ids cannot be reused while it is kept).
+_last: Optional[Tuple[NumericsInfo, NumericsInfo, Tuple[KernelDiff, ...]]] = None
 
 
 def compare_batteries(expected: NumericsInfo, actual: NumericsInfo) -> Tuple[KernelDiff, ...]:
     """Every kernel both batteries ran, compared, in the lockfile's order. A kernel only one side ran (scipy
-    or torch not installed on the other) is left out: the package findings say that."""
+    or torch not installed on the other) is left out: the package findings say that.
+
+    One comparison feeds several readers (``all_equal``, ``findings.numerics_changes``, the report's line): the
+    last result is kept for the same two objects (by identity; both are frozen), so asking again costs nothing.
+    """
+    global _last
+    last = _last  # one read: another thread may replace it meanwhile, and a whole tuple is replaced at once
+    if last is not None and last[0] is expected and last[1] is actual:
+        return last[2]
     theirs = by_name(actual)
-    return tuple(compare_kernel(k, theirs[k.name]) for k in expected.kernels if k.name in theirs)
+    diffs = tuple(compare_kernel(k, theirs[k.name]) for k in expected.kernels if k.name in theirs)
+    _last = (expected, actual, diffs)
+    return diffs
 
 
 def changed(diffs: Iterable[KernelDiff]) -> Tuple[KernelDiff, ...]:
-    """The kernels whose results differ beyond rounding (``ULP_TOLERANCE``)."""
+    """The kernels whose results differ beyond rounding (each kernel's bound)."""
     return tuple(d for d in diffs if d.verdict is Verdict.DIFFERENT)
 
 
 def all_equal(expected: Optional[NumericsInfo], actual: Optional[NumericsInfo]) -> bool:
-    """Both batteries ran, share at least one kernel, and every shared kernel is bitwise equal or within
-    ``ULP_TOLERANCE`` ULP: observed equivalent."""
+    """Both batteries ran, share at least one kernel, and every shared kernel is bitwise equal or within its
+    bound: observed equivalent."""
     if expected is None or actual is None:
         return False
     diffs = compare_batteries(expected, actual)

@@ -27,7 +27,12 @@ KERNEL_VARIABLES = (
     "NPY_DISABLE_CPU_FEATURES",
     "NPY_ENABLE_CPU_FEATURES",
     "ATEN_CPU_CAPABILITY",
+    "NVIDIA_TF32_OVERRIDE",
+    "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE",
+    "CUBLAS_WORKSPACE_CONFIG",
 )
+#: Battery versions entries that name the GPU rather than a library build (``battery.SOURCE``).
+GPU_ENTRIES = ("cuda device",)
 
 #: Prediction-only rules an equivalent battery answers for the whole environment: the BLAS, the threads, the
 #: CPU and the numerics variables are all exercised by the battery's kernels.
@@ -71,7 +76,8 @@ def _blas_versions(info: Optional[NumericsInfo]) -> Tuple[str, ...]:
 
 def likely_cause(expected: Fingerprint, actual: Fingerprint) -> Tuple[str, str]:
     """(the likely cause of a numerics change, its remedy), from what else differs between the fingerprints:
-    the OpenBLAS kernel set and what chose it, the thread count, library versions, the CPU."""
+    the OpenBLAS kernel set and what chose it, the thread count, library versions, the GPU and its driver, the
+    CPU."""
     causes: List[str] = []
     remedies: List[str] = []
     old, new = expected.numerics, actual.numerics
@@ -95,8 +101,17 @@ def likely_cause(expected: Fingerprint, actual: Fingerprint) -> Tuple[str, str]:
     moved = [
         f"{name} {old_versions[name]} -> {new_versions[name]}"
         for name in sorted(set(old_versions) & set(new_versions))
-        if old_versions[name] != new_versions[name]
+        if old_versions[name] != new_versions[name] and name not in GPU_ENTRIES
     ]
+    gpus = [(old_versions.get(n, ""), new_versions.get(n, "")) for n in GPU_ENTRIES]
+    for then, now in gpus:
+        if then and now and then != now:
+            causes.append(f"GPU {then} -> {now} (TF32, float16 and bfloat16 matmuls take other kernels)")
+            remedies.append("serve on the GPU the model was verified on, or verify it on this one")
+    drivers = (expected.gpu.driver_version, actual.gpu.driver_version)
+    if all(drivers) and drivers[0] != drivers[1]:
+        causes.append(f"NVIDIA driver {drivers[0]} -> {drivers[1]}")
+        remedies.append("serve with the driver of training, or verify the model on this one")
     if _blas_versions(old) != _blas_versions(new):
         moved.append(f"{'/'.join(_blas_versions(old)) or '?'} -> {'/'.join(_blas_versions(new)) or '?'}")
     if moved:
