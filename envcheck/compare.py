@@ -10,7 +10,16 @@ import dataclasses
 from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from envcheck.causes import attribute, root_changes
-from envcheck.findings import AVAILABILITY, Finding, Report, Severity
+from envcheck.findings import (
+    AVAILABILITY,
+    INFERRED,
+    OBSERVED,
+    OBSERVED_EQUIVALENT,
+    OBSERVED_IMPORTS,
+    Finding,
+    Report,
+    Severity,
+)
 from envcheck.model import NONE_FOUND, OK, Fingerprint
 from envcheck.modelscope import ModelScope, model_scope, shift
 from envcheck.numerics.compare import all_equal
@@ -88,6 +97,9 @@ def render(
     guess drops to low); ``equivalent``: the numerics battery came out equivalent (bitwise, or within rounding)
     in the candidate, which answers this guess about numbers: it is lowered one level ("observed equivalent").
 
+    The finding's ``evidence`` says what it rests on: ``observed`` for a rule that reports what a check saw,
+    else ``observed-equivalent`` or ``observed-imports`` for a guess a check answered, else ``inferred``.
+
     A change that measured its own impact (``numerics.changed``: from the error the battery saw) carries it in
     its ``impact`` field; the policy's number for the rule still wins."""
     rule = BY_ID[change.rule]
@@ -96,6 +108,7 @@ def render(
     impact = override.impact if override and override.impact else int(change.fields.get("impact", rule.impact))
     risks = rule.risks
     note = ""
+    evidence = INFERRED
     # an import seen to work answers a guess that a package may fail to import, nothing more: a model file's
     # writer story (it loads but predicts wrongly, or fails at predict) stays as the rule says
     if imports and AVAILABILITY in risks and rule.component == "packages" and rule.id not in _NOT_IMPORT_GUESSES:
@@ -105,8 +118,10 @@ def render(
         else:
             levels = -3
             note = " (observed: it imports in the candidate)"
+        evidence = OBSERVED_IMPORTS
     if equivalent:
         levels -= 1
+        evidence = OBSERVED_EQUIVALENT
         note += " (observed equivalent: the numerics battery gives the same numbers here; lowered one level)"
     moved = shift(probability, impact, levels)
     values: Dict[str, str] = {
@@ -131,6 +146,7 @@ def render(
         impact=moved[1],
         message=message,
         remedy=rule.remedy.format_map(values),
+        evidence=OBSERVED if rule.observed else evidence,
     )
 
 
@@ -191,7 +207,7 @@ def compare(
     if self_checks and actual.source("packages").status == OK:
         changes.extend(self_check(actual))
     if observed is not None:
-        changes.extend(observed_changes(observed, actual))
+        changes.extend(observed_changes(observed, actual, expected))
     changes.extend(numerics_changes(expected, actual))
     changes.extend(root_changes(expected, changes))
     equal = all_equal(expected.numerics, actual.numerics)
@@ -201,7 +217,7 @@ def compare(
 
     findings = findings_from(superseded(changes), policy, scope, imported(observed, actual), equivalent)
     return Report(
-        findings=attribute(findings),
+        findings=attribute(findings, expected, actual),
         skipped=skipped,
         expected_name=expected_name,
         actual_name=actual_name,

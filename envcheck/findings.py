@@ -20,6 +20,22 @@ RISKS = (AVAILABILITY, PREDICTION)
 
 COMPONENTS = ("os", "python", "packages", "native", "cpu", "memory", "gpu", "env", "models")
 
+# What a finding rests on. Evidence outranks a guess: a check that ran the candidate's code either is the finding
+# or has answered part of the guess, and the report says which (``Finding.evidence``).
+OBSERVED = "observed"
+"""A check saw it in the candidate: a module that failed to import, a model file that failed to load, numerics
+kernels that gave other numbers, a golden case the served model answered otherwise."""
+OBSERVED_EQUIVALENT = "observed-equivalent"
+"""A guess about numbers that the numerics battery answered: its kernels gave the same numbers in the candidate
+(bitwise or within rounding), so the guess was lowered one level."""
+OBSERVED_IMPORTS = "observed-imports"
+"""A guess that a package may fail to import, answered by the import check: it was seen to import in the
+candidate, so the availability part was dropped (what remains is still a guess)."""
+INFERRED = "inferred"
+"""Guessed from metadata only (versions, builds, variables, files): nothing ran to confirm or answer it."""
+EVIDENCE_KINDS = (OBSERVED, OBSERVED_EQUIVALENT, OBSERVED_IMPORTS, INFERRED)
+"""Every value ``Finding.evidence`` may take, in the order reports count them."""
+
 
 class Severity(enum.IntEnum):
     """Ordered: a threshold compares with ``>=``."""
@@ -81,12 +97,17 @@ class Finding:
     cause: str = ""
     """The id of the root-cause finding this one follows from (``python.version.minor`` for a wheel rebuilt for
     the new Python), empty when it stands on its own. Text and Markdown reports file it under that finding."""
+    evidence: str = INFERRED
+    """What the finding rests on, one of ``EVIDENCE_KINDS``: ``observed`` (a check saw it), ``observed-equivalent``
+    or ``observed-imports`` (a guess a check answered in part, and lowered), ``inferred`` (metadata only)."""
 
     def __post_init__(self) -> None:
         if not (1 <= self.probability <= 5 and 1 <= self.impact <= 5):
             raise ValueError(f"{self.id}: probability and impact must be 1..5")
         if not self.risks or any(r not in RISKS for r in self.risks):
             raise ValueError(f"{self.id}: risks must be a non-empty subset of {RISKS}")
+        if self.evidence not in EVIDENCE_KINDS:
+            raise ValueError(f"{self.id}: evidence {self.evidence!r} is not one of {', '.join(EVIDENCE_KINDS)}")
 
     @property
     def score(self) -> int:
@@ -124,6 +145,18 @@ class Report:
         for f in self.findings:
             out[f.severity.label] += 1
         return out
+
+    def evidence_counts(self) -> Dict[str, int]:
+        """Findings by what they rest on, every kind of ``EVIDENCE_KINDS`` present (zero when none)."""
+        out = {kind: 0 for kind in EVIDENCE_KINDS}
+        for f in self.findings:
+            out[f.evidence] += 1
+        return out
+
+    @property
+    def all_inferred(self) -> bool:
+        """True when no check saw or answered any finding: reports then keep their plain look."""
+        return all(f.evidence == INFERRED for f in self.findings)
 
     @property
     def highest(self) -> Severity | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import List
 
-from envcheck.findings import Severity
+from envcheck.findings import INFERRED, OBSERVED, Severity
 from envcheck.model import OK, SECTIONS, Fingerprint, Package
 from envcheck.report.escape import printable
 from envcheck.rules.rulebook import RULES
@@ -31,7 +31,7 @@ def _summary(fp: Fingerprint) -> List[str]:
         f"os       {o.distro_name or o.system} {o.machine}, {o.libc_family} {o.libc_version}".rstrip(", ")
     )
     lines.append(f"python   {p.implementation} {p.version} ({p.best_tag})")
-    lines.append(f"packages {len(fp.packages)} distributions")
+    lines.append(f"packages {len(fp.packages)} distribution{'' if len(fp.packages) == 1 else 's'}")
     in_packages = sum(1 for lib in fp.native.shipped if lib.package)
     system = len(fp.native.shipped) - in_packages
     loaded = f", {len(fp.native.loaded)} loaded in the process" if fp.native.loaded else ""
@@ -59,7 +59,7 @@ def _summary(fp: Fingerprint) -> List[str]:
     count = len(fp.env.variables)
     lines.append(f"env      {count} variable{'' if count == 1 else 's'}, timezone {fp.env.timezone or 'unknown'}")
     if fp.models:
-        lines.append(f"models   {len(fp.models)} files")
+        lines.append(f"models   {len(fp.models)} file{'' if len(fp.models) == 1 else 's'}")
     for section in SECTIONS:
         src = fp.source(section)
         if src.status != OK:
@@ -135,13 +135,16 @@ def _shadows(pkg: Package) -> str:
 
 
 def render_rules(fmt: str = "text") -> str:
-    """The rulebook as a table (``envcheck rules``); ``markdown`` is what the README holds."""
+    """The rulebook as a table (``envcheck rules``); ``markdown`` is what the README holds. ``basis`` says
+    whether a rule's findings are what a check saw in the candidate (``observed``) or a guess from metadata
+    (``inferred``)."""
     rows = []
     for rule in RULES:
         severity = Severity.from_score(rule.probability * rule.impact).label
         risks = "+".join(rule.risks)
-        rows.append((rule.id, rule.component, risks, str(rule.probability), str(rule.impact), severity))
-    header = ("rule", "component", "risks", "P", "I", "severity")
+        basis = OBSERVED if rule.observed else INFERRED
+        rows.append((rule.id, rule.component, risks, str(rule.probability), str(rule.impact), severity, basis))
+    header = ("rule", "component", "risks", "P", "I", "severity", "basis")
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         lines += ["| `" + row[0] + "` | " + " | ".join(row[1:]) + " |" for row in rows]

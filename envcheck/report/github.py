@@ -3,6 +3,8 @@
 Findings at or above the threshold are ``::error``, the others ``::warning``. GitHub shows only the first ten
 of each kind per step, so when more exist the tenth annotation says how many were left out; the job summary
 (the markdown report) lists them all. The output ends with a plain summary line that is not an annotation.
+A finding a check saw or answered has its evidence in the title (``envcheck high [observed]: numerics.changed``),
+and the summary line counts them.
 Data is escaped by the workflow-command rules, so no message can end an annotation early or start a command, and
 its other control characters are shown escaped (``escape.printable``): the log viewer would act on ANSI codes.
 """
@@ -16,6 +18,8 @@ from envcheck.report.escape import printable
 from envcheck.report.interface import (
     SEVERITIES_DOWN,
     Reporter,
+    evidence_summary,
+    evidence_tag,
     is_failing,
     names,
     ordered,
@@ -67,7 +71,7 @@ class GithubReporter(Reporter):
 
 def _annotations(kind: str, findings: Sequence[Finding], report: Report) -> List[str]:
     shown = findings if len(findings) <= ANNOTATION_LIMIT else findings[: ANNOTATION_LIMIT - 1]
-    lines = [command(kind, f"envcheck {f.severity.label}: {f.id}", f"{f.message} Fix: {f.remedy}") for f in shown]
+    lines = [command(kind, _title(f), f"{f.message} Fix: {f.remedy}") for f in shown]
     hidden = len(findings) - len(shown)
     if hidden:
         where = f"at or above {threshold_label(report)}" if kind == "error" else "below the threshold"
@@ -82,6 +86,12 @@ def _annotations(kind: str, findings: Sequence[Finding], report: Report) -> List
     return lines
 
 
+def _title(finding: Finding) -> str:
+    """``envcheck high: rule``, with the evidence tag before the colon when a check saw or answered it."""
+    tag = evidence_tag(finding)
+    return f"envcheck {finding.severity.label}{' ' + tag if tag else ''}: {finding.id}"
+
+
 def _skipped(report: Report) -> str:
     return "not compared: " + "; ".join(f"{c} — {why}" for c, why in report.skipped.items())
 
@@ -93,6 +103,9 @@ def _summary(report: Report) -> str:
     failing = len(report.failing())
     verdict = "fail-on never" if report.fail_on is None else f"{failing} at or above {threshold}"
     line = f"envcheck: {plural(len(report.findings), 'finding')} ({parts}); {verdict}"
+    basis = evidence_summary(report)
+    if basis:
+        line += f"; {basis}"
     if report.skipped:
         line += f"; {_skipped(report)}"
     # A plain line, but still data: escaping keeps a newline in a reason from starting a workflow command.

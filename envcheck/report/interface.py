@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar, Dict, List, Tuple
 
 from envcheck.errors import EnvcheckError
-from envcheck.findings import Finding, Report, Severity
+from envcheck.findings import INFERRED, OBSERVED, OBSERVED_EQUIVALENT, OBSERVED_IMPORTS, Finding, Report, Severity
 
 SEVERITIES_DOWN: Tuple[Severity, ...] = tuple(sorted(Severity, reverse=True))
 """Critical first: the order every report groups in."""
@@ -65,7 +65,30 @@ def consequences_line(finding: Finding, report: Report) -> str:
     subjects = ", ".join(f.subject for f in follow[:FIRST_CONSEQUENCES])
     more = f", and {len(follow) - FIRST_CONSEQUENCES} more" if len(follow) > FIRST_CONSEQUENCES else ""
     rules = ", ".join(sorted({f.id for f in follow}))
-    return f"{plural(len(follow), 'finding')} follow from this ({rules}): {subjects}{more} (all in --format json)"
+    verb = "follows" if len(follow) == 1 else "follow"
+    return f"{plural(len(follow), 'finding')} {verb} from this ({rules}): {subjects}{more} (all in --format json)"
+
+
+def evidence_tag(finding: Finding) -> str:
+    """``[observed]``, ``[observed-equivalent]`` or ``[observed-imports]`` for a finding a check saw or answered;
+    empty for an inferred one, so a report of guesses alone keeps its plain look."""
+    return "" if finding.evidence == INFERRED else f"[{finding.evidence}]"
+
+
+def evidence_summary(report: Report) -> str:
+    """How many findings a check saw, how many guesses one answered, how many are inferred from
+    metadata; empty when every finding is inferred (nothing ran, or nothing it saw bears on a finding)."""
+    if report.all_inferred:
+        return ""
+    counts = report.evidence_counts()
+    answered = counts[OBSERVED_EQUIVALENT] + counts[OBSERVED_IMPORTS]
+    parts = [f"{counts[OBSERVED]} observed in the candidate"]
+    if answered:
+        kinds = ", ".join(f"{counts[k]} {k}" for k in (OBSERVED_EQUIVALENT, OBSERVED_IMPORTS) if counts[k])
+        guesses = "guess" if answered == 1 else "guesses"
+        parts.append(f"{answered} {guesses} answered by a check ({kinds})")
+    parts.append(f"{counts[INFERRED]} inferred from metadata")
+    return ", ".join(parts)
 
 
 def risk_matrix(report: Report) -> List[Tuple[int, List[int]]]:

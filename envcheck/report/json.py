@@ -1,7 +1,8 @@
 """The JSON report: the whole comparison as data, for scripts and dashboards.
 
 Keys come out in a fixed order and findings most severe first, so two runs over the same environments give the
-same bytes. Non-ASCII text is escaped, so the output survives any stream encoding.
+same bytes. Every finding says what it rests on (``evidence``) and the summary counts findings by it, every kind
+present. Non-ASCII text is escaped, so the output survives any stream encoding.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from envcheck.report.interface import Reporter, ordered
 
 
 def finding_to_dict(finding: Finding) -> Dict[str, Any]:
-    """One finding as a JSON object, with its derived score and severity label."""
+    """One finding as a JSON object, with its derived score and severity label, and ``evidence``: what it rests
+    on (``observed``, ``observed-equivalent``, ``observed-imports`` or ``inferred``)."""
     return {
         "id": finding.id,
         "component": finding.component,
@@ -29,6 +31,7 @@ def finding_to_dict(finding: Finding) -> Dict[str, Any]:
         "message": finding.message,
         "remedy": finding.remedy,
         "cause": finding.cause,
+        "evidence": finding.evidence,
     }
 
 
@@ -45,6 +48,7 @@ def report_to_dict(report: Report) -> Dict[str, Any]:
             "highest": None if highest is None else highest.label,
             "total": len(report.findings),
             "failing": len(report.failing()),
+            "evidence": report.evidence_counts(),
         },
         "skipped": dict(report.skipped),
         "evidence": list(report.evidence),

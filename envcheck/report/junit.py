@@ -3,8 +3,10 @@
 One ``<testsuite name="envcheck">`` inside ``<testsuites>``. Every finding is a testcase (``classname`` the
 component, ``name`` "id: subject"): a ``<failure type="severity">`` when it reaches the threshold, a passing case
 whose ``<system-out>`` explains it otherwise. Components with no finding pass as "component: no drift"; components
-that could not be compared are ``<skipped>``. Data is written as one line each: characters XML 1.0 cannot hold,
-newlines and the other characters ``escape.printable`` escapes appear as their escapes (``\\n``, ``\\x1b``,
+that could not be compared are ``<skipped>``. A finding a check saw or answered carries
+``<properties><property name="evidence" value="observed"/></properties>`` (or ``observed-equivalent``,
+``observed-imports``); an inferred one carries none. Data is written as one line each: characters XML 1.0 cannot
+hold, newlines and the other characters ``escape.printable`` escapes appear as their escapes (``\\n``, ``\\x1b``,
 ``\\udcff``), so the document is valid and no line of it comes from the inspected environment.
 """
 
@@ -14,7 +16,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Dict, List
 
-from envcheck.findings import COMPONENTS, Finding, Report
+from envcheck.findings import COMPONENTS, INFERRED, Finding, Report
 from envcheck.report.escape import printable
 from envcheck.report.interface import Reporter, is_failing, ordered
 
@@ -51,6 +53,10 @@ class JunitReporter(Reporter):
         failures = 0
         for finding in ordered(report):
             case = _case(finding.component, f"{finding.id}: {finding.subject}")
+            if finding.evidence != INFERRED:
+                # Properties come first in a testcase (as pytest writes them); a guess carries none.
+                properties = ET.SubElement(case, "properties")
+                ET.SubElement(properties, "property", {"name": "evidence", "value": finding.evidence})
             if is_failing(report, finding):
                 failures += 1
                 failure = ET.SubElement(

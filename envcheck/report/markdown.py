@@ -1,6 +1,8 @@
 """The Markdown report, for ``$GITHUB_STEP_SUMMARY`` or a pull-request comment.
 
-A heading that says passed or failed, a count table, the risk matrix, then one table per severity. Cell data is
+A heading that says passed or failed, a count table, the risk matrix, then one table per severity. A finding a
+check saw or answered leads its "why" with a bold tag (``[observed]``...), and a line under the count table says
+how many are observed and how many inferred; a report of guesses alone shows neither. Cell data is
 escaped: ``|`` and Markdown punctuation with a backslash, ``<``/``>``/``&`` as entities (GitHub would otherwise
 drop them as HTML), newlines as ``<br>``, other control characters as their escapes (``escape.printable``).
 """
@@ -10,13 +12,15 @@ from __future__ import annotations
 import re
 from typing import List
 
-from envcheck.findings import Report
+from envcheck.findings import Finding, Report
 from envcheck.report.escape import printable
 from envcheck.report.interface import (
     SEVERITIES_DOWN,
     Reporter,
     by_severity,
     consequences_line,
+    evidence_summary,
+    evidence_tag,
     names,
     plural,
     risk_matrix,
@@ -57,6 +61,9 @@ class MarkdownReporter(Reporter):
         counts = report.counts()
         rows = [[s.label, str(counts[s.label])] for s in SEVERITIES_DOWN]
         lines += _table(["severity", "findings"], [*rows, ["**total**", str(len(report.findings))]])
+        basis = evidence_summary(report)
+        if basis:
+            lines += ["", f"Findings: {basis}."]
         lines += ["", "### Risk matrix", ""]
         matrix = [[str(p)] + [str(n) if n else "·" for n in counts_] for p, counts_ in risk_matrix(report)]
         lines += _table(["probability \\ impact", "1", "2", "3", "4", "5"], matrix, align=":-:")
@@ -68,13 +75,22 @@ class MarkdownReporter(Reporter):
                     escape_cell(f.subject),
                     f"{escape_cell(f.expected or '(none)')} → {escape_cell(f.actual or '(none)')}",
                     ", ".join(f.risks),
-                    escape_cell(" ".join(filter(None, [f.message, consequences_line(f, report)]))),
+                    _why(f, report),
                     escape_cell(f.remedy),
                 ]
                 for f in findings
             ]
             lines += _table(["component", "subject", "then → now", "risks", "why", "fix"], rows)
         return "\n".join(lines + _skipped(report))
+
+
+def _why(finding: Finding, report: Report) -> str:
+    """The "why" cell: the message, led by a bold tag when a check saw or answered the finding, and how many
+    findings follow from it."""
+    text = escape_cell(" ".join(filter(None, [finding.message, consequences_line(finding, report)])))
+    tag = evidence_tag(finding)
+    # The tag is envcheck's own text: bold, brackets escaped so that no renderer reads a link.
+    return f"**{escape_cell(tag)}** {text}" if tag else text
 
 
 def _status(report: Report) -> str:

@@ -1,6 +1,8 @@
 """The text report: a table for people at a terminal, grouped by severity, with the risk-matrix summary.
 
-No findings renders as exactly one "no drift" line, so a clean run stays quiet. Colour (ANSI) only when asked:
+No findings renders as exactly one "no drift" line, so a clean run stays quiet. A finding a check saw or answered
+carries a tag after its score (``[observed]``, ``[observed-equivalent]``, ``[observed-imports]``) and the summary
+gains a line counting them; a report of guesses alone shows neither. Colour (ANSI) only when asked:
 the CLI asks when the stream is a terminal. Control characters and newlines in the data are shown escaped
 (``escape.printable``), so a hostile package name cannot move the cursor, recolour the terminal or forge a line.
 """
@@ -16,6 +18,8 @@ from envcheck.report.interface import (
     Reporter,
     by_severity,
     consequences_line,
+    evidence_summary,
+    evidence_tag,
     names,
     ordered,
     plural,
@@ -68,7 +72,11 @@ class TextReporter(Reporter):
             lines += ["", self._skipped(report, sep="\n  ")]
         if report.evidence:
             lines += ["", *(_clean(e) for e in report.evidence)]
-        lines += ["", *self._matrix(report), "", self._counts(report), self._threshold(report)]
+        lines += ["", *self._matrix(report), "", self._counts(report)]
+        basis = evidence_summary(report)
+        if basis:
+            lines.append(f"findings: {basis}")
+        lines.append(self._threshold(report))
         return "\n".join(lines)
 
     def _table(self, report: Report) -> List[str]:
@@ -82,7 +90,9 @@ class TextReporter(Reporter):
                 cells = self._cells(finding)
                 # Pad outside the colour codes, so a coloured terminal shows no tinted blanks.
                 label = self._paint(cells[0], _COLOURS[severity]) + " " * (widths[0] - len(cells[0]))
-                out.append(f"  {label}  {_row(cells[1:], widths[1:])}")
+                # A tag after the score, for what a check saw or answered; none for a guess, so it stays quiet.
+                tag = evidence_tag(finding)
+                out.append(f"  {label}  {_row([*cells[1:], tag], [*widths[1:], 0])}")
                 out.append("      " + _clean(finding.message))
                 out.append("      " + _clean(f"fix: {finding.remedy}"))
                 follow = consequences_line(finding, report)

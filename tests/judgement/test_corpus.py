@@ -23,7 +23,7 @@ import pytest
 
 from envcheck import api, capture, lockfile
 from envcheck.compare import compare
-from envcheck.findings import Finding, Report, Severity
+from envcheck.findings import INFERRED, Finding, Report, Severity
 from envcheck.model import Fingerprint
 from envcheck.targets.local import LocalTarget
 from envcheck.targets.python import PythonTarget
@@ -278,6 +278,8 @@ def _params() -> List[object]:
 def test_verdict(case: Case, corpus: Corpus) -> None:
     report = report_for(case, corpus)
     findings = report.findings
+    # no opt-in check runs in the corpus: every verdict is a guess from metadata, and says so
+    assert {f.evidence for f in findings} <= {INFERRED}, _shown(findings)
     expect = case.expect
     if expect is None:
         assert findings == (), _shown(findings)

@@ -15,7 +15,20 @@ from typing import Callable, Dict, Optional
 
 import pytest
 
-from envcheck.findings import AVAILABILITY, COMPONENTS, PREDICTION, REPORT_SCHEMA, Finding, Report, Severity
+from envcheck.findings import (
+    AVAILABILITY,
+    COMPONENTS,
+    EVIDENCE_KINDS,
+    INFERRED,
+    OBSERVED,
+    OBSERVED_EQUIVALENT,
+    OBSERVED_IMPORTS,
+    PREDICTION,
+    REPORT_SCHEMA,
+    Finding,
+    Report,
+    Severity,
+)
 from envcheck.report import (
     FORMATS,
     Format,
@@ -195,6 +208,7 @@ def test_json_as_data(fail_on: Optional[Severity]) -> None:
         "highest": "critical",
         "total": 5,
         "failing": {Severity.HIGH: 3, Severity.LOW: 5, None: 0}[fail_on],
+        "evidence": {"observed": 0, "observed-equivalent": 0, "observed-imports": 0, "inferred": 5},
     }
     assert data["skipped"] == {"gpu": "not inspected"}
     ids = [f["id"] for f in data["findings"]]
@@ -215,6 +229,7 @@ def test_json_as_data(fail_on: Optional[Severity]) -> None:
         "message": "then 1.26.4, now 2.0.1 — a major release changes the C ABI and results",
         "remedy": "pip install numpy==1.26.4",
         "cause": "",
+        "evidence": "inferred",
     }
     assert data["findings"][3]["message"] == SPECIAL
 
@@ -226,6 +241,7 @@ def test_json_empty() -> None:
         "highest": None,
         "total": 0,
         "failing": 0,
+        "evidence": {"observed": 0, "observed-equivalent": 0, "observed-imports": 0, "inferred": 0},
     }
     assert data["findings"] == [] and data["skipped"] == {}
 
@@ -458,3 +474,137 @@ def test_hostile_data_keeps_markdown_tables_whole() -> None:
     assert len(rows) == 1
     assert rows[0].replace("\\|", "").count("|") == 7
     assert "<x>" not in out and "&lt;x&gt;" in out
+
+
+# --- evidence: what each finding rests on -----------------------------------------------------------------------
+
+#: The sample as the opt-in checks could leave it: a kernel the numerics battery saw change (observed), the MKL
+#: guess that battery answered (lowered one level), the patch-release guess answered by an import seen to work.
+OBSERVED_KERNEL = _finding(
+    "numerics.changed", "native", "numpy.matmul f32 257x257", 4, 4, PREDICTION, expected="bitwise",
+    actual="max relative error 1e-05", message="numpy.matmul f32 257x257: max relative error 1e-05 (seen by the "
+    "numerics battery) — likely cause: OpenBLAS kernels SkylakeX -> Haswell", remedy="unset OPENBLAS_CORETYPE",
+    evidence=OBSERVED,
+)  # fmt: skip
+EVIDENCED = dataclasses.replace(
+    SAMPLE,
+    findings=(
+        OBSERVED_KERNEL,
+        *FINDINGS[1:2],
+        dataclasses.replace(FINDINGS[2], probability=1, evidence=OBSERVED_EQUIVALENT,
+                            message=FINDINGS[2].message.split("\n")[0] + " (observed equivalent: the numerics "
+                            "battery gives the same numbers here; lowered one level)"),
+        *FINDINGS[3:],
+        dataclasses.replace(FINDINGS[0], evidence=OBSERVED_IMPORTS,
+                            message=FINDINGS[0].message + " (observed: it imports in the candidate)"),
+    ),
+)  # fmt: skip
+SUMMARY = (
+    "1 observed in the candidate, 2 guesses answered by a check (1 observed-equivalent, 1 observed-imports), "
+    "3 inferred from metadata"
+)
+
+
+@pytest.mark.parametrize(
+    ("golden", "reporter"),
+    [
+        ("text-evidence.txt", TextReporter()),
+        ("junit-evidence.xml", JunitReporter()),
+        ("markdown-evidence.md", MarkdownReporter()),
+        ("github-evidence.txt", GithubReporter()),
+    ],
+    ids=["text", "junit", "markdown", "github"],
+)
+def test_golden_with_evidence(golden: str, reporter: Reporter) -> None:
+    check_golden(golden, reporter.render(EVIDENCED))
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "github", "junit"])
+def test_a_report_of_guesses_alone_says_nothing_about_evidence(fmt: str) -> None:
+    """The default stays quiet: no tag, no count line, no property, when no check saw or answered anything."""
+    out = reporter_for(fmt).render(SAMPLE)
+    for word in ("[observed", "observed in the candidate", "inferred from metadata", 'name="evidence"'):
+        assert word not in out
+
+
+def test_text_tags_what_a_check_saw_or_answered_and_counts_them() -> None:
+    lines = TextReporter().render(EVIDENCED).split("\n")
+    tagged = {line.split()[2]: line for line in lines if line.rstrip().endswith("]")}
+    assert {subject: line.rsplit(" ", 1)[1] for subject, line in tagged.items()} == {
+        "numpy.matmul": "[observed]",  # the subject is "numpy.matmul f32 257x257"
+        "MKL_CBWR": "[observed-equivalent]",
+        "requests": "[observed-imports]",
+    }
+    assert len({line.index("[") for line in tagged.values()}) == 1  # one column, after the score
+    untagged = next(line for line in lines if line.startswith("  high") and "python" in line)
+    assert untagged.endswith("16 = 4x4")  # an inferred finding carries no tag and no trailing blanks
+    assert lines[-2:] == [f"findings: {SUMMARY}", "fail on high: 4 findings at or above high fail"]
+
+
+def test_text_counts_observed_findings_with_no_guess_left() -> None:
+    out = TextReporter().render(Report(findings=(OBSERVED_KERNEL,)))
+    assert "findings: 1 observed in the candidate, 0 inferred from metadata" in out.split("\n")
+    assert "answered" not in out
+
+
+def test_json_carries_evidence_on_every_finding_and_counts_it() -> None:
+    data = json.loads(JsonReporter().render(EVIDENCED))
+    by_subject = {f["subject"]: f["evidence"] for f in data["findings"]}
+    assert by_subject == {
+        "numpy.matmul f32 257x257": "observed",
+        "python": "inferred",
+        "numpy": "inferred",
+        "MKL_CBWR": "observed-equivalent",
+        "model.pt": "inferred",
+        "requests": "observed-imports",
+    }
+    assert all(list(f)[-1] == "evidence" for f in data["findings"])  # after "cause", in every finding
+    assert data["summary"]["evidence"] == {
+        "observed": 1, "observed-equivalent": 1, "observed-imports": 1, "inferred": 3
+    }  # fmt: skip
+    assert list(data["summary"]["evidence"]) == list(EVIDENCE_KINDS)
+
+
+def test_junit_gives_a_property_to_what_a_check_saw_or_answered() -> None:
+    cases = {c.get("name"): c for c in _junit(EVIDENCED).iter("testcase")}
+    properties = {
+        name: [(p.get("name"), p.get("value")) for p in case.iter("property")] for name, case in cases.items()
+    }
+    assert properties["numerics.changed: numpy.matmul f32 257x257"] == [("evidence", OBSERVED)]
+    assert properties["env.numerics: MKL_CBWR"] == [("evidence", OBSERVED_EQUIVALENT)]
+    assert properties["package.version.patch: requests"] == [("evidence", OBSERVED_IMPORTS)]
+    assert properties["model.digest: model.pt"] == []
+    observed = cases["numerics.changed: numpy.matmul f32 257x257"]
+    assert [child.tag for child in observed] == ["properties", "failure"]  # properties first
+
+
+def test_github_titles_and_summary_carry_the_evidence() -> None:
+    lines = GithubReporter().render(EVIDENCED).split("\n")
+    assert lines[1].startswith("::error title=envcheck high [observed]%3A numerics.changed::numpy.matmul")
+    assert any(
+        line.startswith("::warning title=envcheck low [observed-equivalent]%3A env.numerics::") for line in lines
+    )
+    assert lines[0].startswith("::error title=envcheck critical%3A model.digest::")  # inferred: no tag
+    assert lines[-1] == (
+        f"envcheck: 6 findings (critical 1, high 3, medium 0, low 2); 4 at or above high; {SUMMARY}; "
+        "not compared: gpu — not inspected"
+    )
+
+
+def test_markdown_tags_the_why_cell_and_counts_under_the_table() -> None:
+    out = MarkdownReporter().render(EVIDENCED)
+    lines = out.split("\n")
+    rows = [line for line in lines if line.startswith("| native |")]
+    assert len(rows) == 1 and rows[0].replace("\\|", "").count("|") == 7
+    assert "| **\\[observed\\]** numpy.matmul f32 257x257: max relative error" in rows[0]
+    assert any("| **\\[observed-imports\\]** then 2.31.0, now 2.31.1" in line for line in lines)
+    assert f"Findings: {SUMMARY}." in lines
+    assert lines.index(f"Findings: {SUMMARY}.") == lines.index("| **total** | 6 |") + 2
+
+
+@pytest.mark.parametrize("evidence", EVIDENCE_KINDS)
+def test_every_evidence_kind_renders_in_every_format(evidence: str) -> None:
+    report = Report(findings=(dataclasses.replace(FINDINGS[1], evidence=evidence),))
+    for fmt in FORMATS:
+        out = reporter_for(fmt).render(report)
+        assert (evidence in out) == (evidence != INFERRED or fmt == "json"), fmt
