@@ -111,7 +111,11 @@ def take(
         values["gpu"] = dataclasses.replace(values["gpu"], cuda_shipped=shipped, torch=torch)
     model_files = resolve_writers(digest_models(models, base=models_base), packages)
     sources["models"] = (
-        Source(OK, f"{len(model_files)} files hashed and read for what they reference (never unpickled)")
+        Source(
+            OK,
+            f"{len(model_files)} file{'' if len(model_files) == 1 else 's'} hashed and read for what they "
+            "reference (never unpickled)",
+        )
         if models
         else Source(NOT_INSPECTED, "no --model given")
     )

@@ -12,9 +12,10 @@ Pure: takes changes and findings, returns them.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, List, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from envcheck.findings import Finding
+from envcheck.footprint import requirement_names
 from envcheck.model import Fingerprint
 from envcheck.rules.interface import Change
 
@@ -39,6 +40,13 @@ CONSEQUENCES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
 )
 
 
+#: Root cause rule -> the rules whose finding on the same subject follows from it: a model file whose digest
+#: changed and that fails to load (or warns) fails because it is not the file that was verified.
+SAME_SUBJECT: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
+    ("model.digest", ("evidence.load.failed", "evidence.load.warned")),
+)
+
+
 def root_changes(expected: Fingerprint, changes: Sequence[Change]) -> List[Change]:
     """Headline changes that no single comparator sees: most of the lockfile's packages missing."""
     missing = sum(1 for c in changes if c.rule in _MISSING)
@@ -53,17 +61,81 @@ def _follows(rule: str, patterns: Iterable[str]) -> bool:
     return any(rule == p or (p.endswith(".") and rule.startswith(p)) for p in patterns)
 
 
-def attribute(findings: Sequence[Finding]) -> Tuple[Finding, ...]:
-    """``findings`` with ``cause`` set on each that a present root cause explains (never on a root cause)."""
+#: Findings that say a package itself moved (or went): a dependency that only it brought in follows from them.
+_MOVED = ("package.version.", "package.missing", "model.writer.")
+#: Findings about a dependency that such a move explains: it went, or moved with it.
+_DRAGGED = ("package.missing", "package.missing.critical", "package.version.")
+
+
+def _requirers(fp: Fingerprint) -> Dict[str, Set[str]]:
+    """Package -> the packages of ``fp`` that require it (markers evaluated for ``fp``'s Python)."""
+    names = {p.name for p in fp.packages}
+    out: Dict[str, Set[str]] = {}
+    for pkg in fp.packages:
+        for name in requirement_names(pkg, fp.python.markers, names):
+            out.setdefault(name, set()).add(pkg.name)
+    return out
+
+
+def dragged(expected: Fingerprint, actual: Fingerprint, findings: Sequence[Finding]) -> Dict[str, str]:
+    """Dependency -> the id of the finding it follows from: a package installed only as a dependency
+    (``requested`` false) whose every requirer in the lockfile moved (a version finding, a writer finding) and,
+    as the candidate has them, no longer requires it, so it went or moved with them. scikit-learn 1.9 brings in
+    narwhals; a candidate with scikit-learn 1.5 has no narwhals, or another: that is scikit-learn's change, not
+    a problem of its own. A dependency some unchanged package still requires stands on its own."""
+    moved: Dict[str, str] = {}
+    for f in findings:
+        if _follows(f.id, _MOVED) and f.subject not in moved:
+            moved[f.subject] = f.id
+    if not moved:
+        return {}
+    then, now = _requirers(expected), _requirers(actual)
+    by_whom: Dict[str, str] = {}
+    for f in findings:
+        pkg = expected.package(f.subject)
+        if not _follows(f.id, _DRAGGED) or pkg is None or pkg.requested:
+            continue
+        by = then.get(f.subject, set()) - {f.subject}
+        if by and all(name in moved for name in by) and not (by & now.get(f.subject, set())):
+            by_whom[f.subject] = sorted(by)[0]
+    out: Dict[str, str] = {}
+    for name, requirer in by_whom.items():
+        seen = {name}
+        while requirer in by_whom and requirer not in seen:  # two that brought in each other explain nothing
+            seen.add(requirer)
+            requirer = by_whom[requirer]
+        if requirer not in seen:
+            out[name] = moved[by_whom[name]]
+    return out
+
+
+def attribute(
+    findings: Sequence[Finding], expected: Optional[Fingerprint] = None, actual: Optional[Fingerprint] = None
+) -> Tuple[Finding, ...]:
+    """``findings`` with ``cause`` set on each that a present root cause explains (never on a root cause); given
+    both fingerprints, also on a dependency that went or moved only because what required it moved
+    (``dragged``)."""
+    if expected is not None and actual is not None:
+        by = dragged(expected, actual, findings)
+        findings = [dataclasses.replace(f, cause=by[f.subject]) if f.subject in by else f for f in findings]
     present = {f.id for f in findings}
     roots = [(root, follows) for root, follows in CONSEQUENCES if root in present]
-    if not roots:
+    subjects = {(f.id, f.subject) for f in findings}
+    local = [(root, follows) for root, follows in SAME_SUBJECT if root in present]
+    if not roots and not local:
         return tuple(findings)
     out = []
     for finding in findings:
-        cause = next(
-            (root for root, follows in roots if finding.id != root and _follows(finding.id, follows)),
-            "",
+        cause = (
+            finding.cause
+            or next(
+                (root for root, follows in roots if finding.id != root and _follows(finding.id, follows)),
+                "",
+            )
+            or next(
+                (root for root, follows in local if finding.id in follows and (root, finding.subject) in subjects),
+                "",
+            )
         )
         out.append(dataclasses.replace(finding, cause=cause) if cause else finding)
     return tuple(out)

@@ -12,6 +12,7 @@ so that the CLI and the API ask the same question.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
@@ -37,6 +38,9 @@ class Seen:
     """``Type: last line of the message``, or what killed the interpreter."""
     detail: str = ""
     """For an import: the version and location it was imported from; for a load: what the loader returned."""
+    warnings: Tuple[str, ...] = ()
+    """The warnings it raised, ``Category: first line`` each, distinct, the first few (scikit-learn's
+    ``InconsistentVersionWarning`` when an estimator pickled by another version is loaded)."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,73 @@ def owners(fp: Fingerprint) -> Dict[str, List[str]]:
     return found
 
 
-def observed_changes(observed: Observed, actual: Fingerprint) -> Iterator[Change]:
-    """A change per module that failed to import and per model file that failed to load."""
+#: Exception types that say a model file's bytes are damaged (cut short, overwritten), not that the environment
+#: lacks something: the unpicklers' and the decompressors' own errors, by their last dotted part.
+_DAMAGE_TYPES = frozenset(["EOFError", "UnpicklingError", "error", "LZMAError", "BadGzipFile", "BadZipFile"])
+#: Messages that say the same whatever the type (torch's zip reader, onnxruntime's protobuf parser, gzip).
+_DAMAGE_WORDS = re.compile(
+    r"truncated|invalid load key|ran out of input|pickle exhausted|unpickling stack underflow|could not find MARK"
+    r"|failed finding central directory|failed reading zip archive|not a zip file|INVALID_PROTOBUF"
+    r"|protobuf parsing failed|compressed file ended|incorrect header check|invalid stored block",
+    re.IGNORECASE,
+)
+#: torch's weights_only refusal is an UnpicklingError about what the file holds, not about damage.
+_NOT_DAMAGE = re.compile(r"weights only load failed|weights_only", re.IGNORECASE)
+_DAMAGED_REMEDY = (
+    "the file is truncated or corrupt: compare its digest with the lockfile's (`sha256sum FILE`, "
+    "`envcheck show LOCK`), copy it again from where it was verified"
+)
+_VERSION_REMEDY = (
+    "serve with the lockfile's versions of the libraries the model file names (`envcheck show LOCK`), or "
+    "re-export the model with the candidate's and verify it again"
+)
+
+
+def damaged(error: str) -> bool:
+    """Whether a load failure (``Type: last line of the message``) says the file's bytes are damaged (cut short,
+    overwritten) rather than that the candidate's libraries cannot read a sound file: pickle's ``EOFError`` and
+    ``UnpicklingError: pickle data was truncated`` / ``invalid load key``, a decompressor's or zip reader's error.
+    An import or attribute error (the environment's story) is never damage."""
+    kind, _, message = error.partition(": ")
+    last = kind.rsplit(".", 1)[-1]
+    if last in ("ModuleNotFoundError", "ImportError", "AttributeError") or _NOT_DAMAGE.search(error):
+        return False
+    return (last in _DAMAGE_TYPES and " " not in kind) or bool(_DAMAGE_WORDS.search(message))
+
+
+#: A warning that says the file was written by another version of the library loading it (scikit-learn's
+#: ``InconsistentVersionWarning``, xgboost's "an older version of XGBoost"); a deprecation notice is not one.
+_VERSION_WARNING = re.compile(
+    r"version\S*warning|\b(from|by|an?|another|other|older|newer|different) (older |newer |other |different )?"
+    r"version\b.*\b(when|while|using|current|installed|now|please|differ)|version mismatch",
+    re.IGNORECASE,
+)
+_DEPRECATION = re.compile(r"^(\S*\.)?(Deprecation|PendingDeprecation|Future)Warning\b|deprecated", re.IGNORECASE)
+
+
+def version_warnings(warnings: Iterable[str]) -> List[str]:
+    """The warnings that say a model file was written by another version of the library that loaded it."""
+    return [w for w in warnings if _VERSION_WARNING.search(w) and not _DEPRECATION.search(w)]
+
+
+def _verified_so(expected: Optional[Fingerprint], actual: Fingerprint, path: str) -> bool:
+    """Whether the lockfile shows that the model at ``path`` was verified with the library that warns about it
+    at the version the candidate has: its writer is known, and that package did not move. The warning was
+    there at verification then, and matching the lockfile cannot silence it."""
+    model = next((m for m in expected.models if m.path == path), None) if expected is not None else None
+    if expected is None or model is None or model.written_by is None:
+        return False
+    then, now = expected.package(model.written_by.package), actual.package(model.written_by.package)
+    return then is not None and now is not None and then.version == now.version
+
+
+def observed_changes(
+    observed: Observed, actual: Fingerprint, expected: Optional[Fingerprint] = None
+) -> Iterator[Change]:
+    """A change per module that failed to import, per model file that failed to load (what the error says:
+    a damaged file, or the environment), and per model file that loaded with a warning that it was written by
+    another version of its library (it may predict differently), unless the lockfile shows it was verified so
+    (``expected``: the writer's library did not move)."""
     by_module = owners(actual)
     for module, seen in sorted(observed.imports.items()):
         if seen.ok:
@@ -95,8 +164,18 @@ def observed_changes(observed: Observed, actual: Fingerprint) -> Iterator[Change
         yield Change("evidence.import.failed", module, "imports", seen.error, fields, package=package)
     for path, seen in sorted(observed.loads.items()):
         if seen.ok:
+            said = version_warnings(seen.warnings)
+            if said and not _verified_so(expected, actual, path):
+                fields = {"warning": said[0], "how": observed.how}
+                yield Change("evidence.load.warned", path, "loads", said[0], fields, instance=path)
             continue
-        fields = {"error": seen.error, "how": observed.how}
+        bad = damaged(seen.error)
+        fields = {
+            "error": seen.error,
+            "how": observed.how,
+            "meaning": " — the file is damaged, not the environment" if bad else "",
+            "remedy": _DAMAGED_REMEDY if bad else _VERSION_REMEDY,
+        }
         yield Change("evidence.load.failed", path, "loads", seen.error, fields)
 
 
@@ -112,6 +191,23 @@ def imported(observed: Optional[Observed], actual: Fingerprint) -> FrozenSet[str
             continue
         (good if seen.ok else bad).update(names)
     return frozenset(good - bad)
+
+
+#: Characters of the first warning quoted in the load check's report line.
+_QUOTED = 200
+
+
+def load_warnings(observed: Observed) -> str:
+    """What the load check's report line adds about warnings: the files that loaded with one, and the first
+    file's version warning (else its first) quoted, cut; empty when none warned."""
+    warned = [(path, seen.warnings) for path, seen in sorted(observed.loads.items()) if seen.ok and seen.warnings]
+    if not warned:
+        return ""
+    path, said = warned[0]
+    first = (version_warnings(said) or list(said))[0]  # the one that matters first
+    first = first if len(first) <= _QUOTED else first[: _QUOTED - 3] + "..."
+    more = f" and {len(warned) - 1} more" if len(warned) > 1 else ""
+    return f", with warnings: {path}{more} ({first})"
 
 
 def summary(observed: Observed) -> Tuple[int, int, int, int]:

@@ -7,6 +7,9 @@ import dataclasses
 import json
 import subprocess
 import sys
+from typing import Optional, Tuple
+
+import pytest
 
 from envcheck import lockfile
 from envcheck.compare import compare
@@ -101,3 +104,79 @@ def test_numpy_2_dependents_are_filed_under_the_numpy_move() -> None:
     (numpy,) = [f for f in found if f.id == "package.version.numpy2"]
     (pandas,) = [f for f in found if f.id == "package.numpy2.dependent"]
     assert numpy.cause == "" and pandas.cause == "package.version.numpy2" and pandas.subject == "pandas"
+
+
+def _sklearn_model_lock(narwhals_requirers: Tuple[str, ...]) -> Fingerprint:
+    """The H200 lockfile with a model written by its scikit-learn 1.9.1 (which requires narwhals), narwhals
+    installed as a dependency only, and required by ``narwhals_requirers`` among the other packages."""
+    from envcheck.model import ModelFile, ModelWriter, Source
+
+    def fix(pkg: Package) -> Package:
+        if pkg.name == "narwhals":
+            return dataclasses.replace(pkg, requested=False)
+        if pkg.name != "scikit-learn" and any(r.startswith("narwhals") for r in pkg.requires):
+            kept = pkg.requires if pkg.name in narwhals_requirers else ()
+            return dataclasses.replace(pkg, requires=tuple(r for r in kept))
+        return pkg
+
+    model = ModelFile(
+        "model.pkl",
+        1,
+        "ab" * 32,
+        format="pickle",
+        references=("sklearn.linear_model._logistic:LogisticRegression",),
+        modules=("sklearn",),
+        written_by=ModelWriter("scikit-learn", "1.9.1"),
+    )
+    packages = tuple(fix(p) for p in BASE.packages)
+    return dataclasses.replace(
+        BASE, packages=packages, models=(model,), sources={**BASE.sources, "models": Source("ok", "")}
+    )
+
+
+def _older_sklearn(lock: Fingerprint, narwhals: Optional[str]) -> Fingerprint:
+    """scikit-learn 1.5.2, whose requirements have no narwhals; narwhals absent (None) or at that version."""
+    old = ("numpy>=1.19.5", "scipy>=1.6.0", "joblib>=1.2.0", "threadpoolctl>=3.1.0")
+    out = []
+    for pkg in lock.packages:
+        if pkg.name == "scikit-learn":
+            pkg = dataclasses.replace(pkg, version="1.5.2", requires=old)
+        elif pkg.name == "narwhals":
+            if narwhals is None:
+                continue
+            pkg = dataclasses.replace(pkg, version=narwhals)
+        out.append(pkg)
+    return dataclasses.replace(lock, packages=tuple(out))
+
+
+@pytest.mark.parametrize(("narwhals", "rule"), [(None, "package.missing"), ("1.9.0", "package.version.major")])
+def test_a_dependency_only_the_changed_package_brought_in_is_filed_under_it(
+    narwhals: Optional[str], rule: str
+) -> None:
+    lock = _sklearn_model_lock(narwhals_requirers=())
+    report = compare(lock, _older_sklearn(lock, narwhals))
+    by_subject = {f.subject: f for f in report.findings}
+    assert by_subject["scikit-learn"].id == "model.writer.version" and by_subject["scikit-learn"].cause == ""
+    assert by_subject["narwhals"].id == rule
+    assert by_subject["narwhals"].cause == "model.writer.version"
+    text = TextReporter().render(report)
+    assert "1 finding follows from this (package." in text  # not "1 finding follow"
+    assert "narwhals" in text.split(" from this (")[1].splitlines()[0]  # named under scikit-learn only
+
+
+def test_a_dependency_an_unchanged_package_still_requires_stands_on_its_own() -> None:
+    lock = _sklearn_model_lock(narwhals_requirers=("formulaic",))
+    by_subject = {f.subject: f for f in compare(lock, _older_sklearn(lock, None)).findings}
+    assert by_subject["narwhals"].id == "package.missing" and by_subject["narwhals"].cause == ""
+
+
+def test_a_dependency_the_user_asked_for_stands_on_its_own() -> None:
+    lock = _sklearn_model_lock(narwhals_requirers=())
+    asked = dataclasses.replace(
+        lock,
+        packages=tuple(
+            dataclasses.replace(p, requested=True) if p.name == "narwhals" else p for p in lock.packages
+        ),
+    )
+    by_subject = {f.subject: f for f in compare(asked, _older_sklearn(asked, None)).findings}
+    assert by_subject["narwhals"].cause == ""

@@ -46,7 +46,7 @@ def test_the_same_environment_imports_and_loads_and_says_so(trained: Path) -> No
     assert report["findings"] == []
     (imports, loads) = report["evidence"]
     assert "import check:" in imports and "failed" not in imports and "no network" in imports
-    assert loads.startswith("load check: 1 of 1 model files loaded")
+    assert loads.startswith("load check: 1 of 1 model file loaded")
 
 
 @pytest.mark.slow

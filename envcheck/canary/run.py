@@ -108,7 +108,8 @@ def report_for(
     findings = findings_from(changes(run), policy or Policy())
     passed = sum(r.ok for r in run.results)
     line = (
-        f"canary: {len(run.results)} golden cases sent to {run.endpoint} ({run.protocol}), {passed} answered "
+        f"canary: {len(run.results)} golden case{'' if len(run.results) == 1 else 's'} sent to {run.endpoint} "
+        f"({run.protocol}), {passed} answered "
         f"as recorded, in {run.seconds:.2f} s; largest absolute error {run.max_abs_error:.3g}"
     )
     return Report(

@@ -133,6 +133,27 @@ def needs_of(needs: ModelNeeds, path: str, size: int, sha256: str) -> ModelFile:
     )
 
 
+#: The formats whose data is a pickle stream (a joblib file is pickles with arrays between them).
+_PICKLED = frozenset([ModelFormat.PICKLE.value, ModelFormat.JOBLIB.value])
+
+
+def damage_warnings(models: Iterable[ModelFile]) -> List[str]:
+    """One line per model file whose reading says its bytes are damaged (a stream that ends early, a malformed
+    pickle, an empty file), for the user at snapshot time: the file is recorded as it is (its digest binds it),
+    but a model that is cut short was most likely copied badly, and ``check --load-model`` would fail on it."""
+    out = []
+    for model in models:
+        data = "pickle" if model.format in _PICKLED else (model.format or "model")
+        for note in model.notes:
+            if note.startswith("truncated stream"):
+                out.append(f"{model.path}: {data} data ends early (truncated?): recorded as is")
+            elif note.startswith("malformed pickle"):
+                out.append(f"{model.path}: {note}: recorded as is")
+            elif note == "empty file":
+                out.append(f"{model.path}: empty file: recorded as is")
+    return out
+
+
 def digest_models(paths: Iterable[str], base: Optional[str] = None) -> Tuple[ModelFile, ...]:
     """One ``ModelFile`` per file, sorted by path, with what the file needs (``envcheck.modelfiles``: read
     within bounds, never unpickled); raises ``ModelPathError`` for a missing or unreadable path.

@@ -172,7 +172,7 @@ def attempt_from_event(event: Mapping[str, Any], output: str) -> Attempt:
         error_type=error_type,
         elapsed_ms=float(ms) if isinstance(ms, (int, float)) and not isinstance(ms, bool) else None,
         output=output_lines(output),
-        warnings=tuple(clean(w, 500) for w in seen[:5]),
+        warnings=tuple(dict.fromkeys(clean(w, 500) for w in seen[:5])),
         details=details,
     )
 

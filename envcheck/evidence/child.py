@@ -196,6 +196,12 @@ def _mark(nonce: str, label: str) -> None:
 def _attempt(mode: str, item: str, forced: Optional[str]) -> Dict[str, Any]:
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
+        # Python's own defaults, whatever filters an earlier item or the caller set ("ignore", "error"): a
+        # warning is recorded, once per place, never raised, and deprecations of the libraries' insides are not
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.filterwarnings("ignore", category=quiet)
         try:
             event = _import(item) if mode == "import" else _load(item, forced)
         except BaseException as e:  # SystemExit and KeyboardInterrupt raised by the code are evidence too
@@ -204,9 +210,13 @@ def _attempt(mode: str, item: str, forced: Optional[str]) -> Dict[str, Any]:
                 event["format"] = forced
     event["ms"] = round((time.perf_counter() - started) * 1000.0, 3)
     seen: List[str] = []
-    for warning in caught[:WARNINGS_LIMIT]:
+    for warning in caught:  # distinct ones: an estimator of twenty trees warns twenty times alike
         lines = _text(warning.message).strip().splitlines()
-        seen.append(_type_name(warning.category) + ": " + (lines[0] if lines else ""))
+        line = _type_name(warning.category) + ": " + (lines[0] if lines else "")
+        if line not in seen:
+            seen.append(line)
+        if len(seen) >= WARNINGS_LIMIT:
+            break
     event["warnings"] = seen
     return event
 

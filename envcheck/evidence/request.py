@@ -13,7 +13,7 @@ from envcheck.evidence.loads import load_check
 from envcheck.findings import AVAILABILITY, Report
 from envcheck.model import Fingerprint
 from envcheck.modelscope import model_scope
-from envcheck.observed import Observed, Seen, modules_to_import
+from envcheck.observed import Observed, Seen, load_warnings, modules_to_import
 from envcheck.policy import Policy
 
 #: Findings that say a package is absent: there is nothing of it to import.
@@ -63,7 +63,9 @@ def gather(
     if request.load_models and files:
         by_host = {host: recorded for recorded, host in files}
         loaded = load_check(request.runner, [host for _, host in files], timeout=request.timeout)
-        loads = {by_host[r.path]: Seen(r.ok, r.error or "", r.loaded_type or "") for r in loaded.results}
+        loads = {
+            by_host[r.path]: Seen(r.ok, r.error or "", r.loaded_type or "", r.warnings) for r in loaded.results
+        }
         how = how or _how(loaded.executable, loaded.python, loaded.network, loaded.memory_limit)
     return Observed(imports=imports, loads=loads, how=how)
 
@@ -89,9 +91,8 @@ def describe(observed: Observed, request: EvidenceRequest) -> Tuple[str, ...]:
         failed = [m for m, s in observed.imports.items() if not s.ok]
         ok = len(observed.imports) - len(failed)
         lines.append(
-            f"import check: {ok} of {len(observed.imports)} modules imported"
-            + (f", failed: {', '.join(failed[:5])}" if failed else "")
-            + f" ({observed.how})"
+            f"import check: {ok} of {len(observed.imports)} module{'' if len(observed.imports) == 1 else 's'} "
+            "imported" + (f", failed: {', '.join(failed[:5])}" if failed else "") + f" ({observed.how})"
         )
     else:
         lines.append("import check: nothing to import (no model file names a module, no package is suspected)")
@@ -99,7 +100,10 @@ def describe(observed: Observed, request: EvidenceRequest) -> Tuple[str, ...]:
         if observed.loads:
             failed = [p for p, s in observed.loads.items() if not s.ok]
             ok = len(observed.loads) - len(failed)
-            lines.append(f"load check: {ok} of {len(observed.loads)} model files loaded ({observed.how})")
+            lines.append(
+                f"load check: {ok} of {len(observed.loads)} model file{'' if len(observed.loads) == 1 else 's'} "
+                f"loaded{load_warnings(observed)} ({observed.how})"
+            )
         else:
             lines.append("load check: no model file recorded in the lockfile was found here")
     return tuple(lines)

@@ -9,7 +9,10 @@ environment is quiet, whatever the file says).
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence
+import dataclasses
+import json
+import posixpath
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
@@ -26,13 +29,39 @@ _LEVELS = ("patch", "minor", "major")
 def compare_models(expected: Fingerprint, actual: Fingerprint, policy: Policy) -> Iterator[Change]:
     """Model files missing or changed, and what the lockfile's files need that the candidate's packages lack."""
     have = {m.path: m for m in actual.models}
+    bases = looked_in(actual.source("models").detail)
     for old in expected.models:
         new = have.get(old.path)
         if new is None:
-            yield Change("model.missing", old.path, old.sha256[:16], "")
+            tried = [old.path] if posixpath.isabs(old.path) else [posixpath.join(b, old.path) for b in bases]
+            looked = f" (looked for {', '.join(tried)})" if tried else ""
+            yield Change("model.missing", old.path, old.sha256[:16], "", {"looked": looked})
         elif new.sha256 != old.sha256:
             yield Change("model.digest", old.path, old.sha256[:16], new.sha256[:16])
     yield from model_needs(expected, actual)
+
+
+#: How a candidate's models source says where its recorded relative paths were looked for.
+_LOOKED_IN = " (looked in "
+
+
+def looked_in_detail(count: int, bases: Sequence[str]) -> str:
+    """The detail of a candidate's models source: how many recorded files were found and hashed again, and the
+    folders (``bases``) their relative paths were looked for in, which ``model.missing`` names."""
+    files = "file" if count == 1 else "files"
+    return f"{count} recorded model {files} hashed again{_LOOKED_IN}{json.dumps(list(bases))})"
+
+
+def looked_in(detail: str) -> Tuple[str, ...]:
+    """The folders ``looked_in_detail`` put in ``detail``; () for another source (a lockfile's)."""
+    _, marker, rest = detail.rpartition(_LOOKED_IN)
+    if not marker or not rest.endswith(")"):
+        return ()
+    try:
+        found = json.loads(rest[:-1])
+    except ValueError:
+        return ()
+    return tuple(b for b in found if isinstance(b, str)) if isinstance(found, list) else ()
 
 
 def _installed(fp: Fingerprint, name: str) -> Optional[Version]:
@@ -111,7 +140,31 @@ SUPERSEDES = {"model.writer.version": ("package.version.",), "model.writer.newer
 
 
 def superseded(changes: Sequence[Change]) -> List[Change]:
-    """``changes`` less the package changes a model-file rule on the same package already says."""
+    """``changes`` less the package changes a model-file rule on the same package already says, and with a load
+    warning folded into the writer-version change about the same file (``fold_warnings``)."""
     covered = {(prefix, c.package) for c in changes for prefix in SUPERSEDES.get(c.rule, ())}
     prefixes = {prefix for prefix, _ in covered}
-    return [c for c in changes if not any(c.rule.startswith(p) and (p, c.package) in covered for p in prefixes)]
+    kept = [c for c in changes if not any(c.rule.startswith(p) and (p, c.package) in covered for p in prefixes)]
+    return fold_warnings(kept)
+
+
+_WRITER_RULES = ("model.writer.version", "model.writer.newer")
+
+
+def fold_warnings(changes: Sequence[Change]) -> List[Change]:
+    """A version warning the load check saw (``evidence.load.warned``) and a writer-version finding about the same
+    file say one thing: the finding keeps its numbers and quotes the warning as what was seen, and the warning is
+    not a finding of its own. A warning with no such finding (the lockfile's library already differed from the
+    writer, or no writer was read) stays one."""
+    warned = {c.instance: c for c in changes if c.rule == "evidence.load.warned"}
+    folded = {c.instance for c in changes if c.rule in _WRITER_RULES and c.instance in warned}
+    out = []
+    for change in changes:
+        if change.rule == "evidence.load.warned" and change.instance in folded:
+            continue
+        if change.rule in _WRITER_RULES and change.instance in folded:
+            seen = warned[change.instance].fields.get("warning", "")
+            why = f"{change.fields.get('why', '')}; the load check saw it: {seen}"
+            change = dataclasses.replace(change, fields={**change.fields, "why": why})
+        out.append(change)
+    return out

@@ -30,6 +30,9 @@ class Rule:
     """Template: what changed and why it matters."""
     remedy: str
     """Template: what to do."""
+    observed: bool = False
+    """True for a rule that reports what a check saw in the candidate (an import, a load, the numerics battery,
+    a golden case), False for one guessed from metadata: its findings say ``observed`` or ``inferred``."""
 
 
 _PIN = "pip install '{subject}=={expected}'"
@@ -730,7 +733,7 @@ RULES: Tuple[Rule, ...] = (
         risks=A,
         probability=5,
         impact=5,
-        message="{subject}: then present ({expected}), now missing — the model cannot load",
+        message="{subject}: then present ({expected}), now missing{looked} — the model cannot load",
         remedy="deploy {subject}",
     ),
     # --- evidence (opt-in checks that ran the candidate's code) ---
@@ -743,6 +746,7 @@ RULES: Tuple[Rule, ...] = (
         message="{subject}: does not import in the candidate — {error} (seen by the import check: {how})",
         remedy="reinstall what the lockfile records (`envcheck show LOCK`), then run `envcheck check --import` "
         "again",
+        observed=True,
     ),
     Rule(
         id="evidence.load.failed",
@@ -750,15 +754,31 @@ RULES: Tuple[Rule, ...] = (
         risks=A,
         probability=5,
         impact=5,
-        message="{subject}: does not load in the candidate — {error} (seen by the load check: {how})",
-        remedy="serve with the lockfile's versions of the libraries the model file names (`envcheck show LOCK`), "
-        "or re-export the model with the candidate's and verify it again",
+        message="{subject}: does not load in the candidate — {error}{meaning} (seen by the load check: {how})",
+        remedy="{remedy}",
+        observed=True,
+    ),
+    # Observed, not guessed: the file loaded, but its library warned that another version wrote it (scikit-learn's
+    # InconsistentVersionWarning). Loading is not predicting: an estimator's attributes can mean other things
+    # across versions. Where a writer-version finding names the same file, the warning is quoted there instead.
+    Rule(
+        id="evidence.load.warned",
+        component="models",
+        risks=P,
+        probability=4,
+        impact=4,
+        message="{subject}: loads in the candidate, but warns {warning} — a model read by another version of "
+        "the library that wrote it may predict differently (seen by the load check: {how})",
+        remedy="serve with the library version that wrote the model (the warning names it), or re-export the "
+        "model with the candidate's and verify it again",
+        observed=True,
     ),
     # Observed, not guessed: the battery's kernels came out different in the candidate. Probability 4 (the numbers
     # did change; whether the model's outputs cross a decision because of it is not certain); the impact given
     # here is the ceiling's stand-in: each change carries its own from the measured error (envcheck.numerics.
-    # compare: within 16 ULP of the result's scale 1 -> low, under 1e-6 relative 2 -> medium, 1e-6..1e-3 3 ->
-    # high, more, a changed shape or a failing kernel 5 -> critical; the cut points are argued there).
+    # compare: within the kernel's rounding bound, envcheck.numerics.bounds, 1 -> low, under 1e-6 relative 2 ->
+    # medium, 1e-6..1e-3 3 -> high, more, a changed shape or a failing kernel 5 -> critical; the cut points are
+    # argued there).
     Rule(
         id="numerics.changed",
         component="native",
@@ -767,6 +787,7 @@ RULES: Tuple[Rule, ...] = (
         impact=3,
         message="{subject}: {detail} (seen by the numerics battery) — likely cause: {cause}",
         remedy="{remedy}; then `envcheck check --numerics` again",
+        observed=True,
     ),
     Rule(
         id="model.writer.version",
@@ -810,6 +831,7 @@ RULES: Tuple[Rule, ...] = (
         message="golden case {subject}: {detail} — the served model no longer answers as it did when verified",
         remedy="compare the serving environment with the lockfile (`envcheck check`) and serve the verified "
         "model and environment again; re-record the golden outputs only if the change is intended",
+        observed=True,
     ),
 )
 

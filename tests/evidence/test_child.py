@@ -98,3 +98,24 @@ def test_an_older_interpreter_gets_a_clear_error(tmp_path: Path) -> None:
         python.chmod(0o755)
     with pytest.raises(RunnerError, match=r"Python 3\.7 is older than 3\.8, which the evidence checks need"):
         import_check(LocalRunner(str(python)), ["json"])
+
+
+def test_warnings_are_distinct_first_lines_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ensemble of many trees warns once per tree, alike: one line for them, and at most the limit."""
+    import warnings
+
+    from envcheck.evidence import child
+
+    def load(path: str, forced: str | None) -> dict[str, object]:
+        for _ in range(20):
+            warnings.warn_explicit("Trying to unpickle estimator Tree\nsecond line", UserWarning, "m.py", 1)
+        for n in range(10):
+            warnings.warn_explicit(f"other {n}", RuntimeWarning, "m.py", 2 + n)
+        return {"status": "ok"}
+
+    monkeypatch.setattr(child, "_load", load)
+    event = child._attempt("load", "model.pkl", None)
+    assert event["warnings"] == [
+        "UserWarning: Trying to unpickle estimator Tree",
+        *(f"RuntimeWarning: other {n}" for n in range(child.WARNINGS_LIMIT - 1)),
+    ]

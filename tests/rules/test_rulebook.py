@@ -605,7 +605,7 @@ def test_every_rule_has_a_case() -> None:
     covered |= {"env.numpy.baseline_disabled"}  # tests/rules/test_hardware.py (needs numpy's build lists)
     covered |= {"env.device.fewer"}  # tests/rules/test_environment.py (needs more than the base's one GPU)
     covered |= {"model.writer.version", "model.writer.newer", "model.reference.unavailable"}  # test_models.py
-    covered |= {"evidence.import.failed", "evidence.load.failed"}  # tests/test_observed.py (needs --import)
+    covered |= {"evidence.import.failed", "evidence.load.failed", "evidence.load.warned"}  # tests/test_observed.py
     covered |= {"numerics.changed"}  # tests/numerics/test_findings.py (needs a battery on both sides)
     covered |= {"canary.failed"}  # tests/canary/test_canary_cli.py (needs a model server's answers)
     assert covered == {rule.id for rule in RULES}
