@@ -6,21 +6,20 @@ it was replaced by one retrained on other data."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, Tuple
 
 import pytest
 
+from tests.canary.servers import BIN, Served, clean_environ, envcheck, free_port, mlflow_serve, train
+
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 TRAIN = """
 import sys, warnings
 warnings.simplefilter("ignore")
@@ -36,69 +35,6 @@ mlflow.sklearn.save_model(model, out, input_example=example, pyfunc_predict_fn="
 """
 
 
-def train(folder: Path, seed: int) -> Path:
-    # in the temporary folder: some mlflow releases make an mlruns/ folder in the working directory
-    subprocess.run(
-        [sys.executable, "-c", TRAIN, str(folder), str(seed)], check=True, timeout=300, cwd=folder.parent
-    )
-    return folder
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Served:
-    """``mlflow models serve`` on a free loopback port, killed (its whole process group) when left."""
-
-    def __init__(self, model: Path, env: Optional[Dict[str, str]] = None) -> None:
-        self.port = free_port()
-        environ = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
-        command = [str(BIN / "mlflow"), "models", "serve", "--env-manager", "local", "-m", str(model)]
-        self.process = subprocess.Popen(
-            [*command, "-h", "127.0.0.1", "-p", str(self.port)],
-            env=environ,
-            cwd=model.parent,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Served:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"mlflow models serve exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.3)
-        pytest.fail("mlflow models serve did not answer /ping within 120 s")
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-
-
-def envcheck(*args: str, cwd: Optional[Path] = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "envcheck", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=cwd)
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Path]]:
     try:
@@ -106,7 +42,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Path]
     except ImportError:
         pytest.fail("mlflow is not installed: pip install 'mlflow-skinny' pandas (the test extra)", pytrace=False)
     root = tmp_path_factory.mktemp("mlflow")
-    yield {"verified": train(root / "verified", 0), "retrained": train(root / "retrained", 1)}
+    yield {"verified": train(TRAIN, root / "verified", 0), "retrained": train(TRAIN, root / "retrained", 1)}
 
 
 def test_canary_against_mlflow_models_serve(models: Dict[str, Path], tmp_path: Path) -> None:
@@ -117,18 +53,18 @@ def test_canary_against_mlflow_models_serve(models: Dict[str, Path], tmp_path: P
     assert set(golden["inputs"]) == {"dataframe_split"}  # serving_input_example.json, as recorded
     assert len(golden["outputs"]) == 3 and all(len(row) == 2 for row in golden["outputs"])  # predict_proba
 
-    with Served(models["verified"]) as server:
+    with mlflow_serve(models["verified"]) as server:
         done = envcheck("canary", str(lock), "--endpoint", server.url, "--protocol", "mlflow", "--format", "json")
         assert done.returncode == 0, done.stdout + done.stderr
         assert json.loads(done.stdout)["findings"] == []
 
     # restarted with an irrelevant change (a thread count a logistic regression's predict does not use)
-    with Served(models["verified"], {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}) as server:
+    with mlflow_serve(models["verified"], {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}) as server:
         done = envcheck("canary", str(lock), "--endpoint", server.url)
         assert done.returncode == 0, done.stdout + done.stderr
 
     # the same endpoint now serves a model retrained on other data: the predictions changed
-    with Served(models["retrained"]) as server:
+    with mlflow_serve(models["retrained"]) as server:
         done = envcheck("canary", str(lock), "--endpoint", server.url, "--format", "json")
         assert done.returncode == 1, done.stdout + done.stderr
         (finding,) = json.loads(done.stdout)["findings"]
@@ -138,3 +74,70 @@ def test_canary_against_mlflow_models_serve(models: Dict[str, Path], tmp_path: P
     # and once it is gone: target lost, not "predictions changed"
     done = envcheck("canary", str(lock), "--endpoint", server.url, "--timeout", "5")
     assert done.returncode == 2 and "cannot reach the server" in done.stderr
+
+
+def _mlflow_on(model: Path, port: int) -> Served:
+    command = [str(BIN / "mlflow"), "models", "serve", "--env-manager", "local", "-m", str(model)]
+    log = model.parent / f"{model.name}-sidecar-{port}-{time.monotonic_ns()}.log"
+    return Served([*command, "-h", "127.0.0.1", "-p", str(port)], port, ready="/ping", log=log, label="mlflow")
+
+
+def _readyz(url: str) -> Tuple[int, Dict[str, object]]:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        body = json.loads(e.read())
+        e.close()
+        return e.code, body
+
+
+def _until(url: str, code: int, within: float = 60.0) -> Dict[str, object]:
+    deadline, last = time.monotonic() + within, None
+    while time.monotonic() < deadline:
+        try:
+            status, body = _readyz(url)
+        except OSError:
+            time.sleep(0.2)
+            continue
+        if status == code:
+            return body
+        last = (status, body)
+        time.sleep(0.2)
+    raise AssertionError(f"/readyz did not answer {code} within {within:g} s: {last}")
+
+
+def test_the_sidecar_canary_against_mlflow_models_serve(models: Dict[str, Path], tmp_path: Path) -> None:
+    """``envcheck sidecar --canary`` beside a real MLflow scoring server: ready while it answers as recorded, not
+    ready (``--gate always``) once it is gone ("model server lost") and once another model answers on its port."""
+    lock = tmp_path / "envcheck.lock"
+    done = envcheck("snapshot", "-o", str(lock), "--golden", str(models["verified"]), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    model_port, sidecar_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{sidecar_port}"
+    command = [sys.executable, "-m", "envcheck", "sidecar", str(lock), "--listen", f"127.0.0.1:{sidecar_port}"]
+    command += ["--canary", f"http://127.0.0.1:{model_port}", "--gate", "always", "--interval", "0.5"]
+    command += ["--canary-interval", "1"]
+    with _mlflow_on(models["verified"], model_port):
+        sidecar = subprocess.Popen(command, env=clean_environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            body = _until(url, 200)
+            assert body["ready"] is True
+        except BaseException:
+            sidecar.kill()
+            raise
+    try:
+        body = _until(url, 503)
+        assert str(body["reason"]).startswith("canary: model server lost:"), body
+        with _mlflow_on(models["retrained"], model_port):
+            body = _until(url, 503)  # still 503: now because the answers differ
+            deadline = time.monotonic() + 60
+            while "canary.failed verified" not in str(body["reason"]) and time.monotonic() < deadline:
+                time.sleep(0.3)
+                body = _readyz(url)[1]
+            assert "canary.failed verified" in str(body["reason"]), body
+    finally:
+        sidecar.terminate()
+        _, err = sidecar.communicate(timeout=30)
+    assert sidecar.returncode == 0, err[-2000:]
+    assert b'"event":"canary"' in err
