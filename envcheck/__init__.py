@@ -5,7 +5,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from envcheck import golden
-from envcheck.api import check, diff, snapshot
+from envcheck.api import check, diff, export, snapshot
 from envcheck.canary.interface import TargetLost
 from envcheck.collect.models import ModelPathError
 from envcheck.errors import EnvcheckError
@@ -32,6 +32,7 @@ __all__ = [
     "__version__",
     "check",
     "diff",
+    "export",
     "golden",
     "snapshot",
 ]

@@ -6,19 +6,25 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 from envcheck import capture, lockfile
 from envcheck.collect.models import rehash_models, resolve_recorded
 from envcheck.compare import compare, resolve_fail_on
 from envcheck.evidence.interface import Runner
 from envcheck.evidence.request import EvidenceRequest, describe, gather
+from envcheck.expected import ExpectedSide, read_expected
 from envcheck.findings import Report
 from envcheck.model import OK, Fingerprint, GoldenInfo, Source
+from envcheck.numerics.describe import describe as describe_numerics
 from envcheck.policy import Policy, find_policy, load_policy
+from envcheck.rules.models import looked_in_detail
 from envcheck.rules.rulebook import BY_ID
 from envcheck.targets.interface import Target
 from envcheck.targets.local import LocalTarget
+
+if TYPE_CHECKING:
+    from envcheck.golden.case import GoldenCase
 
 PathLike = Union[str, Path]
 
@@ -100,6 +106,20 @@ def _lock(lock: Union[PathLike, Fingerprint], verify: bool) -> Fingerprint:
     return lock if isinstance(lock, Fingerprint) else lockfile.read(lock, verify=verify)
 
 
+def _side(lock: Union[PathLike, Fingerprint], verify: bool, fmt: str, name: str = "lockfile") -> ExpectedSide:
+    """The expected side of check/diff: a Fingerprint as given (reported as ``name``), else the envcheck lockfile,
+    requirements.txt, pylock.toml, uv.lock or MLflow model at ``lock`` (``envcheck.expected``; ``fmt``: auto)."""
+    if isinstance(lock, Fingerprint):
+        return ExpectedSide(name, "", "envcheck", lock=lock)
+    return read_expected(lock, fmt, verify=verify)
+
+
+def _with_side_line(report: Report, side: ExpectedSide, actual: Fingerprint) -> Report:
+    """``report`` with a line on what a partial expected side (not an envcheck lockfile) stated and left out."""
+    line = side.describe(actual)
+    return report if line is None else dataclasses.replace(report, evidence=(*report.evidence, line))
+
+
 def _policy(policy: Union[Policy, PathLike, None], lock: Union[PathLike, Fingerprint]) -> Policy:
     if isinstance(policy, Policy):
         return policy
@@ -121,8 +141,13 @@ def check(
     loaded: bool = True,
     evidence: Optional[EvidenceRequest] = None,
     numerics: Union[bool, Runner] = False,
+    expected_format: str = "auto",
 ) -> Report:
     """Compare a lockfile with a live environment (default: this interpreter), self-checks included.
+
+    ``lock`` may also be a pinned requirements.txt, a pylock.toml, a uv.lock or an MLflow model folder (detected
+    from the content; ``expected_format`` forces one of ``envcheck.expected.FORMATS``): their markers are
+    evaluated for the candidate, and what they do not state (hardware, native libraries, env) is skipped.
 
     Called inside the serving process, the libraries it loaded are compared too (``loaded=False``: not).
 
@@ -138,7 +163,9 @@ def check(
     Model files recorded in the lockfile are hashed again at the same paths unless ``models`` names others.
     Raises ``LockfileError``, ``PolicyError``, ``TargetError`` or ``ModelPathError``.
     """
-    expected = _lock(lock, verify=not ignore_digest)
+    side = _side(lock, not ignore_digest, expected_format)
+    lock = side.path or lock  # an MLflow folder's envcheck.lock: model paths are relative to it
+    expected = side.fingerprint_for(None)
     pol = _policy(policy, lock)
     target = target or LocalTarget()
     extra_env: List[str] = sorted({*expected.env.variables, *expected.env.redacted, *pol.extra_env})
@@ -156,13 +183,14 @@ def check(
     )
     if models is None and expected.models:
         actual = _with_models(actual, [m.path for m in expected.models], bases)
-    name = str(lock) if not isinstance(lock, Fingerprint) else "lockfile"
+    expected = side.fingerprint_for(actual)
+    name = side.name
     threshold = resolve_fail_on(fail_on, pol)
     report = compare(
         expected, actual, pol, self_checks=True, expected_name=name, actual_name=target.name, fail_on=threshold
     )
     if evidence is None:
-        return report
+        return _with_side_line(_with_numerics_line(report, expected, actual), side, actual)
     if models is not None:
         files = [(str(m), str(m)) for m in models]
     elif evidence.locate is not None:
@@ -181,7 +209,17 @@ def check(
         fail_on=threshold,
         observed=observed,
     )
-    return dataclasses.replace(report, evidence=describe(observed, evidence))
+    report = dataclasses.replace(report, evidence=describe(observed, evidence))
+    return _with_side_line(_with_numerics_line(report, expected, actual), side, actual)
+
+
+def _with_numerics_line(report: Report, expected: Fingerprint, actual: Fingerprint) -> Report:
+    """``report`` with a line saying what the numerics battery compared (it ran: an unchanged battery adds no
+    finding, and the user must still see that it ran), after the evidence lines already there."""
+    if expected.numerics is None or actual.numerics is None:
+        return report
+    line = describe_numerics(expected.numerics, actual.numerics)
+    return dataclasses.replace(report, evidence=(*report.evidence, line))
 
 
 def _model_files(expected: Fingerprint, bases: Sequence[str]) -> List[Tuple[str, str]]:
@@ -207,7 +245,7 @@ def _model_bases(expected: Fingerprint, lock: Union[PathLike, Fingerprint]) -> L
 def _with_models(fp: Fingerprint, recorded: Sequence[str], bases: Sequence[str]) -> Fingerprint:
     sources = dict(fp.sources)
     files = rehash_models(recorded, bases)
-    sources["models"] = Source(OK, f"{len(files)} recorded model files hashed again (from {bases[0]})")
+    sources["models"] = Source(OK, looked_in_detail(len(files), bases))
     return dataclasses.replace(fp, models=files, sources=sources)
 
 
@@ -218,18 +256,24 @@ def diff(
     policy: Union[Policy, PathLike, None] = None,
     fail_on: Optional[str] = None,
     ignore_digest: bool = False,
+    expected_format: str = "auto",
 ) -> Report:
-    """Compare two lockfiles: what changed from ``old`` (verified) to ``new`` (the candidate)."""
-    expected, actual = _lock(old, not ignore_digest), _lock(new, not ignore_digest)
-    pol = _policy(policy, old)
-    return compare(
+    """Compare two lockfiles: what changed from ``old`` (verified) to ``new`` (the candidate). ``old`` may also
+    be a requirements.txt, pylock.toml, uv.lock or MLflow model (``expected_format``, as ``check``); ``new`` is
+    an envcheck lockfile, whose interpreter the markers are evaluated for."""
+    side = _side(old, not ignore_digest, expected_format, name="old")
+    actual = _lock(new, not ignore_digest)
+    expected = side.fingerprint_for(actual)
+    pol = _policy(policy, side.path or old)
+    report = compare(
         expected,
         actual,
         pol,
-        expected_name=str(old) if not isinstance(old, Fingerprint) else "old",
+        expected_name=side.name,
         actual_name=str(new) if not isinstance(new, Fingerprint) else "new",
         fail_on=resolve_fail_on(fail_on, pol),
     )
+    return _with_side_line(report, side, actual)
 
 
 def canary(
@@ -253,18 +297,10 @@ def canary(
     ``LockfileError``. ``golden_base``: the folder ``envcheck.golden/`` is in (default: the lockfile's)."""
     from envcheck.canary import parse_endpoint, protocol_for, replay, report_for
     from envcheck.canary.run import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT
-    from envcheck.golden.case import GoldenError
-    from envcheck.golden.store import load_bound
 
     expected = _lock(lock, verify=not ignore_digest)
     name = str(lock) if not isinstance(lock, Fingerprint) else "lockfile"
-    if expected.golden is None or not expected.golden.cases:
-        raise GoldenError(f"{name}: binds no golden cases (take the snapshot with --golden)")
-    base = golden_base if golden_base is not None else (lock if not isinstance(lock, Fingerprint) else None)
-    if base is None:
-        raise GoldenError("a lockfile given as a Fingerprint needs golden_base: where envcheck.golden/ is")
-    anchor = os.path.join(base, "envcheck.lock") if golden_base is not None else base
-    golden_cases = load_bound(anchor, expected.golden, cases)
+    golden_cases = golden_of(lock, expected, cases, golden_base)
     pol = _policy(policy, lock)
     run = replay(
         golden_cases,
@@ -275,3 +311,38 @@ def canary(
         max_bytes=max_bytes or DEFAULT_MAX_BYTES,
     )
     return report_for(run, policy=pol, lock_name=name, fail_on=resolve_fail_on(fail_on, pol))
+
+
+def golden_of(
+    lock: Union[PathLike, Fingerprint],
+    expected: Fingerprint,
+    cases: Sequence[str] = (),
+    golden_base: Optional[PathLike] = None,
+) -> Tuple[GoldenCase, ...]:
+    """The golden cases ``expected`` (read from ``lock``) binds, from ``envcheck.golden/`` beside the lockfile
+    (or in ``golden_base``), each checked against its recorded digest; only those named in ``cases`` when given.
+    Raises ``GoldenError``."""
+    from envcheck.golden.case import GoldenError
+    from envcheck.golden.store import load_bound
+
+    name = str(lock) if not isinstance(lock, Fingerprint) else "lockfile"
+    if expected.golden is None or not expected.golden.cases:
+        raise GoldenError(f"{name}: binds no golden cases (take the snapshot with --golden)")
+    base = golden_base if golden_base is not None else (lock if not isinstance(lock, Fingerprint) else None)
+    if base is None:
+        raise GoldenError("a lockfile given as a Fingerprint needs golden_base: where envcheck.golden/ is")
+    anchor = os.path.join(base, "envcheck.lock") if golden_base is not None else base
+    return tuple(load_bound(anchor, expected.golden, cases))
+
+
+def export(lock: Union[PathLike, Fingerprint], fmt: str = "cyclonedx", *, ignore_digest: bool = False) -> str:
+    """A lockfile as a standard document: ``fmt`` ``cyclonedx`` (a CycloneDX 1.6 SBOM, JSON; needs
+    ``cyclonedx-python-lib``: ``pip install 'envcheck[sbom]'``) or ``in-toto`` (an in-toto Statement v1 whose
+    subjects are the model files, for ``cosign``). The same lockfile always gives the same text.
+
+    Entries the document cannot represent (a package name no purl can carry) are left out; ``envcheck export``
+    prints a warning for each (``envcheck.exporters.export`` returns them as ``notes``). Raises
+    ``LockfileError`` and ``envcheck.exporters.ExportError`` (``MissingLibraryError``, ``NoSubjectError``)."""
+    from envcheck.exporters import export as render
+
+    return render(_lock(lock, verify=not ignore_digest), fmt).text

@@ -20,9 +20,11 @@ from typing import Any, Callable, Dict, NoReturn, Optional, Sequence
 import click
 
 from envcheck import __version__, api, atomic, capture, lockfile
+from envcheck.collect.models import damage_warnings
 from envcheck.errors import EnvcheckError
 from envcheck.evidence.interface import EvidenceError, Runner
 from envcheck.evidence.runners import request_for
+from envcheck.expected import FORMATS as EXPECTED_FORMATS
 from envcheck.findings import Report
 from envcheck.model import GoldenInfo, to_data
 from envcheck.policy import FAIL_ON, Policy, find_policy, load_policy
@@ -215,6 +217,8 @@ def snapshot(
         click.echo(f"wrote {printable(output)} ({fp.meta.digest[:19]})")
     for line in summary(fp):
         click.echo(f"  {line}", err=to_stderr)
+    for line in damage_warnings(fp.models):
+        click.echo(f"warning: {printable(line)}", err=True)
 
 
 @cli.command()
@@ -290,6 +294,17 @@ def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
             click.echo(f"envcheck: warning: cannot append to $GITHUB_STEP_SUMMARY ({e.strerror})", err=True)
 
 
+#: ``--expected-format`` of check and diff: which kind of file LOCK/OLD is (``envcheck.expected``).
+expected_format_option = click.option(
+    "--expected-format",
+    type=click.Choice(EXPECTED_FORMATS),
+    default="auto",
+    show_default=True,
+    help="What LOCK/OLD is: an envcheck lockfile, a pinned requirements.txt, a pylock.toml, a uv.lock or an "
+    "MLflow model (folder or MLmodel); auto detects it from the content.",
+)
+
+
 @cli.command()
 @click.argument("lock", type=LOCK_PATH)
 @target_options
@@ -321,6 +336,7 @@ def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
     metavar="SECONDS",
     help="Seconds each child of --import/--load-model may take.",
 )
+@expected_format_option
 @report_options
 def check(
     lock: str,
@@ -336,6 +352,7 @@ def check(
     fail_on: Optional[str],
     show_extra: bool,
     ignore_digest: bool,
+    expected_format: str,
     **target: Any,
 ) -> None:
     """Compare LOCK with this environment (or the target given): exit 1 on drift at or above --fail-on."""
@@ -356,6 +373,7 @@ def check(
         models=models or None,
         ignore_digest=ignore_digest,
         loaded=False,  # this process is envcheck, not the model server
+        expected_format=expected_format,
     )
     _emit(report, fmt, output)
     sys.exit(report.return_code)
@@ -364,6 +382,7 @@ def check(
 @cli.command()
 @click.argument("old", type=LOCK_PATH)
 @click.argument("new", type=LOCK_PATH)
+@expected_format_option
 @report_options
 def diff(
     old: str,
@@ -374,14 +393,17 @@ def diff(
     fail_on: Optional[str],
     show_extra: bool,
     ignore_digest: bool,
+    expected_format: str,
 ) -> None:
-    """Compare two lockfiles: what changed from OLD (verified) to NEW."""
+    """Compare two lockfiles: what changed from OLD (verified) to NEW. OLD may also be a requirements.txt,
+    pylock.toml, uv.lock or MLflow model (--expected-format)."""
     report = api.diff(
         old,
         new,
         policy=_load_policy(old, policy_path, show_extra),
         fail_on=fail_on,
         ignore_digest=ignore_digest,
+        expected_format=expected_format,
     )
     _emit(report, fmt, output)
     sys.exit(report.return_code)
@@ -522,6 +544,40 @@ def rules(fmt: str) -> None:
     help="When /readyz follows the checks: startup, ready once a check passes and from then on (later drift is "
     "reported, not gated); always, ready only while the last check passes; never, always ready (report only).",
 )
+@click.option(
+    "--canary",
+    "canary_url",
+    metavar="URL",
+    help="Also replay the golden cases LOCK binds against the model server at URL: at the first check, after "
+    "every change of the target, and every --canary-interval; an answer that differs fails the check.",
+)
+@click.option(
+    "--canary-protocol",
+    type=click.Choice(["mlflow", "kserve-v2", "json"]),
+    default="mlflow",
+    show_default=True,
+    help="As envcheck canary --protocol.",
+)
+@click.option("--canary-model-name", default="", metavar="NAME", help="With kserve-v2: the served model's name.")
+@click.option(
+    "--canary-case", "canary_cases", multiple=True, metavar="NAME", help="Only this golden case (repeat)."
+)
+@click.option(
+    "--canary-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time between canary runs when the target has not changed.",
+)
+@click.option(
+    "--canary-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds each canary request may take, answer included.",
+)
 @click.option("--policy", "policy_path", metavar="PATH", help="Policy file (default: beside the lockfile).")
 @click.option("--ignore-digest", is_flag=True, help="Read a lockfile edited since it was written.")
 def sidecar(
@@ -531,6 +587,12 @@ def sidecar(
     fail_on: Optional[str],
     check_timeout: float,
     gate: str,
+    canary_url: Optional[str],
+    canary_protocol: str,
+    canary_model_name: str,
+    canary_cases: Sequence[str],
+    canary_interval: float,
+    canary_timeout: float,
     policy_path: Optional[str],
     ignore_digest: bool,
     **target: Any,
@@ -541,7 +603,9 @@ def sidecar(
     cannot be inspected (not started yet, restarted, gone) does not pass ("target lost") and is looked for again
     at each check; with --process-match the regex is matched again, so a restarted server is followed under its
     new PID. --gate decides what /readyz makes of the checks: with startup a bad rollout stalls while the old pods
-    serve, and a drift that reaches every replica later cannot take them all out of the Service.
+    serve, and a drift that reaches every replica later cannot take them all out of the Service. With --canary
+    the golden cases LOCK binds are replayed against the model server too, and an answer that differs, or a
+    server that cannot be asked, fails the check.
     """
     import re
 
@@ -564,6 +628,20 @@ def sidecar(
     given = spec.given()
     # The option's name as typed (process_match -> process-match), its value exactly as given.
     label = f"{given[0].replace('_', '-')}:{getattr(spec, given[0])}" if given else "local"
+    canary = None
+    if canary_url is not None:
+        from envcheck.canary import parse_endpoint, protocol_for
+        from envcheck.sidecar.canary import Canary
+
+        canary = Canary(
+            api.golden_of(lock, expected, canary_cases),
+            parse_endpoint(canary_url),
+            protocol_for(canary_protocol),
+            model=canary_model_name,
+            interval=canary_interval,
+            timeout=canary_timeout,
+            policy=policy,
+        )
     checker = Checker(
         expected,
         lambda: make_target(spec),
@@ -571,8 +649,11 @@ def sidecar(
         fail_on=threshold,
         lock_name=lock,
         target_label=label,
+        canary=canary,
     )
-    state = State(lock, expected.meta.digest, stall_after=3 * interval + 120, gate=Gate(gate))
+    state = State(
+        lock, expected.meta.digest, stall_after=3 * interval + 120, gate=Gate(gate), canary=canary is not None
+    )
 
     def log(line: str) -> None:
         click.echo(line, err=True)
@@ -582,6 +663,32 @@ def sidecar(
     except OSError as e:
         fail(f"--listen {listen}: cannot listen ({e.strerror or e})")
     sys.exit(code)
+
+
+@cli.command()
+@click.argument("lock", type=LOCK_PATH)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["cyclonedx", "in-toto"]),
+    default="cyclonedx",
+    show_default=True,
+    help="cyclonedx: a CycloneDX 1.6 SBOM (JSON) of the environment, model files and hardware; in-toto: an "
+    "in-toto Statement v1 binding the model files to the lockfile (for cosign attest-blob --statement).",
+)
+@click.option("-o", "--output", metavar="PATH", help="Write the document here (atomically); - or none: stdout.")
+@click.option("--ignore-digest", is_flag=True, help="Read a lockfile whose content no longer matches its digest.")
+def export(lock: str, fmt: str, output: Optional[str], ignore_digest: bool) -> None:
+    """Write LOCK as a CycloneDX SBOM or an in-toto Statement; the same lockfile always gives the same bytes."""
+    from envcheck.exporters import export as render
+
+    exported = render(lockfile.read(lock, verify=not ignore_digest), fmt)
+    for note in exported.notes:
+        click.echo(f"envcheck: warning: {printable(note)}", err=True)
+    if output and output != "-":
+        atomic.write_text(output, exported.text)
+    else:
+        click.echo(exported.text, nl=False)
 
 
 def main(argv: Optional[Sequence[str]] = None, prog_name: Optional[str] = None) -> None:
