@@ -199,7 +199,7 @@ def test_a_root_tree_never_leaks_a_planted_secret(
 
     clean = environ_for("Safe000000000000", "1", "https://host/r.git")
     baseline = capture.take(RootTarget(str(root), clean), extra_env=EXTRA)
-    assert assert_absent(secret, outputs(fp, baseline)) == 16
+    assert assert_absent(secret, outputs(fp, baseline)) == 18
     assert assert_absent(secret, sidecar_outputs(baseline, RootTarget(str(root), environ))) == 4
 
 
@@ -220,7 +220,7 @@ def test_a_python_child_never_leaks_its_planted_environment(case: Tuple[str, str
         os.environ.clear()
         os.environ.update(saved)
     assert set(fp.env.redacted) >= set(SECRET_NAMES)
-    assert assert_absent(secret, outputs(fp, fp)) == 16
+    assert assert_absent(secret, outputs(fp, fp)) == 18
 
 
 def _wait_for_exec(proc: subprocess.Popen[bytes], mark: str, deadline_s: float = 30.0) -> None:
@@ -249,7 +249,7 @@ def test_a_process_never_leaks_its_argv_or_environment(secret: str, case: Tuple[
         fp = capture.take(target, extra_env=EXTRA)
         assert set(fp.env.redacted) >= set(SECRET_NAMES)
         for planted in (secret, other):
-            assert assert_absent(planted, outputs(fp, fp)) == 16
+            assert assert_absent(planted, outputs(fp, fp)) == 18
             assert assert_absent(planted, sidecar_outputs(fp, target)) == 4
     finally:
         proc.kill()

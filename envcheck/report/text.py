@@ -2,13 +2,16 @@
 
 No findings renders as exactly one "no drift" line, so a clean run stays quiet. A finding a check saw or answered
 carries a tag after its score (``[observed]``, ``[observed-equivalent]``, ``[observed-imports]``) and the summary
-gains a line counting them; a report of guesses alone shows neither. Colour (ANSI) only when asked:
-the CLI asks when the stream is a terminal. Control characters and newlines in the data are shown escaped
-(``escape.printable``), so a hostile package name cannot move the cursor, recolour the terminal or forge a line.
+gains a line counting them; a report of guesses alone shows neither. Colour (ANSI) only when asked: the CLI asks
+when the stream is a terminal. The risk matrix goes below the findings (in a file or a pipe) or, at a terminal,
+as a compact grid above them with each cell's band letter (``MatrixPlace``). Control characters and newlines in
+the data are shown escaped (``escape.printable``), so a hostile package name cannot move the cursor, recolour the
+terminal or forge a line.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import List, Sequence
 
 from envcheck.findings import Finding, Report, Severity
@@ -39,18 +42,34 @@ _GREEN = "\x1b[32m"
 _HEADER = ("severity", "component", "subject", "risks", "score")
 
 
+class MatrixPlace(str, enum.Enum):
+    """Where the text report draws the risk matrix."""
+
+    BELOW = "below"
+    """A table of counts after the findings: what files, pipes and the golden files hold."""
+    ABOVE = "above"
+    """A compact grid of counts and band letters before the findings, read first at a terminal."""
+    NONE = "none"
+    """No matrix (``--no-matrix``)."""
+
+
+#: The band letters of the compact grid.
+_LETTERS = {Severity.LOW: "L", Severity.MEDIUM: "M", Severity.HIGH: "H", Severity.CRITICAL: "C"}
+
+
 def _clean(text: str) -> str:
     """Data as one printable line: control characters and newlines escaped."""
     return printable(text)
 
 
 class TextReporter(Reporter):
-    """Renders a plain-text table; ``color=True`` adds ANSI colours."""
+    """Renders a plain-text table; ``color=True`` adds ANSI colours, ``matrix`` says where the risk matrix goes."""
 
     name = "text"
 
-    def __init__(self, color: bool = False) -> None:
+    def __init__(self, color: bool = False, matrix: MatrixPlace = MatrixPlace.BELOW) -> None:
         self.color = color
+        self.matrix = MatrixPlace(matrix)
 
     def _paint(self, text: str, code: str) -> str:
         return f"{code}{text}{_RESET}" if self.color else text
@@ -63,16 +82,17 @@ class TextReporter(Reporter):
             if report.skipped:
                 line += f" ({self._skipped(report, sep='; ')})"
             return "\n".join([line, *(_clean(e) for e in report.evidence)])
-        lines = [
-            self._paint(f"envcheck: {_clean(actual)} compared with {_clean(expected)}", _BOLD),
-            "",
-            *self._table(report),
-        ]
+        lines = [self._paint(f"envcheck: {_clean(actual)} compared with {_clean(expected)}", _BOLD), ""]
+        if self.matrix is MatrixPlace.ABOVE:
+            lines += [*self._grid(report), ""]
+        lines += self._table(report)
         if report.skipped:
             lines += ["", self._skipped(report, sep="\n  ")]
         if report.evidence:
             lines += ["", *(_clean(e) for e in report.evidence)]
-        lines += ["", *self._matrix(report), "", self._counts(report)]
+        if self.matrix is MatrixPlace.BELOW:
+            lines += ["", *self._matrix(report)]
+        lines += ["", self._counts(report)]
         basis = evidence_summary(report)
         if basis:
             lines.append(f"findings: {basis}")
@@ -124,6 +144,21 @@ class TextReporter(Reporter):
                 colour = _COLOURS[Severity.from_score(probability * impact)]
                 cells.append(self._paint(text, colour) if n else text)
             out.append(f"{probability:>6}" + "".join(cells))
+        return out
+
+    def _grid(self, report: Report) -> List[str]:
+        """The compact matrix: each cell its count (``.`` for none) and its band letter, probability 5 on top."""
+        rows = risk_matrix(report)
+        width = max(len(str(n)) for _, counts in rows for n in counts) + 1
+        out = ["risk matrix: probability x impact; L low, M medium, H high, C critical"]
+        out.append("  p\\i " + "".join(f"  {i:>{width}}" for i in range(1, 6)))
+        for probability, counts in rows:
+            cells = []
+            for impact, n in enumerate(counts, start=1):
+                severity = Severity.from_score(probability * impact)
+                text = f"{n if n else '.':>{width - 1}}{_LETTERS[severity]}"
+                cells.append("  " + (self._paint(text, _COLOURS[severity]) if n else text))
+            out.append(f"{probability:>5} " + "".join(cells))
         return out
 
     def _counts(self, report: Report) -> str:

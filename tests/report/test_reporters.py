@@ -128,7 +128,7 @@ def test_reporter_for_is_exhaustive(fmt: Format) -> None:
 
 
 def test_formats_match_enum() -> None:
-    assert FORMATS == ("text", "json", "junit", "github", "markdown")
+    assert FORMATS == ("text", "json", "junit", "github", "markdown", "html")
     assert tuple(f.value for f in Format) == FORMATS
 
 
