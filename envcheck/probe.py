@@ -737,6 +737,7 @@ _INSTALLER_FILES = (
     b".dist-info/REQUESTED,",
     b".dist-info/direct_url.json,",
     b".dist-info/RECORD,",
+    b".dist-info/uv_cache.json,",  # uv's cache key, written for wheels it installs from a path or URL
 )
 
 
