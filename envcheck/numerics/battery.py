@@ -1,20 +1,24 @@
 """The numerics battery: the source a child of the candidate's interpreter runs for ``--numerics``.
 
-``SOURCE`` is self-contained Python (3.8 syntax) that needs only the standard library and numpy, and uses scipy
-and torch when they import (torch on a CUDA device too, when it sees one: float32 matmul with TF32 off and on,
-float16, bfloat16). It computes a fixed set of kernels on fixed inputs and prints one line, ``MARKER`` followed
-by JSON: per kernel its dtype, shape, a digest of the result's bytes and a few magnitudes
-(sum, largest magnitude, a sample of values), so that a later comparison can say "bitwise equal", "within N ULP"
-or "different, by this much" without the full arrays (``envcheck.numerics.results`` parses it).
+``SOURCE`` is self-contained Python (3.8 syntax) that needs only the standard library and numpy, and uses scipy,
+pandas and torch when they import (torch on a CUDA device too, when it sees one: float32 matmul with TF32 off and
+on, float16, bfloat16). pandas is there for what it picks up by itself: with bottleneck installed its ``std`` and
+``var`` are bottleneck's, which accumulate float32 in float32; the versions it records name the accelerators
+(bottleneck, numexpr) found loaded after the kernels ran, so their appearance is a named cause.
+
+It computes a fixed set of kernels on fixed inputs and prints one line, ``MARKER`` followed by JSON: per kernel its
+dtype, shape, a digest of the result's bytes and a few magnitudes (sum, largest magnitude, a sample of values), so
+that a later comparison can say "bitwise equal", "within N ULP" or "different, by this much" without the full
+arrays (``envcheck.numerics.results`` parses it).
 
 The inputs are the same bytes under every numpy release: they come from a counter-based hash (splitmix64) done
 in numpy's unsigned 64-bit integer arithmetic, which wraps identically everywhere, and the top 53 (float64) or
 24 (float32) bits become the value exactly. numpy's random generators are avoided on purpose: their streams are
 not promised stable across releases, and an input change would read as a numerics change.
 
-Sizes include odd ones (1, 7, 127, 257) that take other BLAS kernel paths (edge handling, no blocking) than
-the aligned ones (64, 1000). The CPU battery takes well under a second here; envcheck never imports it itself:
-the only way it runs is as a child's source (``envcheck.numerics.run``), or in a test.
+Sizes include odd ones (1, 7, 127, 257) that take other BLAS kernel paths (edge handling, no blocking) than the
+aligned ones (64, 1000). The CPU battery takes a second or two here (importing pandas most of it); envcheck never
+imports it itself: the only way it runs is as a child's source (``envcheck.numerics.run``), or in a test.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ import hashlib, json, sys, time
 
 MARKER = "ENVCHECK-NUMERICS "
 SAMPLE = 12
+#: Elements of the pandas reductions' inputs: long enough for a float32 accumulation to lose digits.
+PANDAS_N = 1000003
+#: Libraries pandas picks up by itself when they are installed, and which change what its methods compute.
+ACCELERATORS = ("bottleneck", "numexpr")
 
 
 def _inputs(np, n, seed, dtype):
@@ -133,6 +141,34 @@ def _torch_kernels(np):
     return out
 
 
+def _pandas_kernels(np):
+    """pandas Series.std and Series.var over the battery's long inputs, when pandas imports: pandas hands them to
+    bottleneck when that is installed (float32 then accumulates in float32), else reduces them itself in float64.
+    The +1000 inputs show cancellation: a one-pass or float32 accumulation loses most of the digits there."""
+    import importlib.util
+
+    if importlib.util.find_spec("pandas") is None:
+        return []
+    try:
+        import pandas
+    except Exception:
+        return []
+    out = []
+    for dtype in ("float64", "float32"):
+        short = "f64" if dtype == "float64" else "f32"
+        big = _inputs(np, PANDAS_N, 20, dtype)
+        for offset in (0, 1000):
+            values = big + big.dtype.type(offset) if offset else big
+            series = pandas.Series(values, copy=False)
+            suffix = " +%d" % offset if offset else ""
+            for method in ("std", "var"):
+                name = "pandas.Series.%s %s %d%s" % (method, short, PANDAS_N, suffix)
+                # bottleneck's result comes back as a Python float: recorded in the data's type, it is compared
+                # by value (a float32 computed in float32 converts back exactly) rather than as a changed dtype
+                out.append((name, lambda s=series, m=method, t=big.dtype.type: t(getattr(s, m)())))
+    return out
+
+
 def _torch_gpu_kernels(np):
     """torch matmul on the first CUDA device, when torch is already imported (by _torch_kernels) and sees one:
     float32 with TF32 off ("highest") and on ("high"), float16 and bfloat16; results copied back as float32."""
@@ -212,14 +248,16 @@ def run(np=None):
         import numpy as np
     started = time.perf_counter()
     kernels = []
-    for name, thunk in _kernels(np) + _scipy_kernels(np) + _torch_kernels(np) + _torch_gpu_kernels(np):
+    every = _kernels(np) + _scipy_kernels(np) + _pandas_kernels(np) + _torch_kernels(np) + _torch_gpu_kernels(np)
+    for name, thunk in every:
         try:
             with np.errstate(all="ignore"):
                 kernels.append(_record(np, name, thunk()))
         except Exception as e:
             kernels.append({"name": name, "error": ("%s: %s" % (type(e).__name__, e))[:200]})
     versions = {"numpy": np.__version__}
-    for mod in ("scipy", "torch"):
+    # an accelerator in sys.modules after the kernels ran is one pandas picked up: its appearance is visible
+    for mod in ("scipy", "pandas", "torch") + ACCELERATORS:
         if mod in sys.modules:
             versions[mod] = str(getattr(sys.modules[mod], "__version__", ""))
     if any(k["name"].startswith("torch.matmul cuda") and "error" not in k for k in kernels):

@@ -8,7 +8,8 @@ Pure: fingerprints in, changes and decisions out.
 
 from __future__ import annotations
 
-from typing import Collection, Iterator, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Collection, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from envcheck.model import Fingerprint, NumericsInfo
 from envcheck.numerics.compare import KernelDiff, changed, compare_batteries
@@ -34,6 +35,30 @@ KERNEL_VARIABLES = (
 #: Battery versions entries that name the GPU rather than a library build (``battery.SOURCE``).
 GPU_ENTRIES = ("cuda device",)
 
+
+@dataclass(frozen=True)
+class Accelerator:
+    """An optional library another one picks up by itself when it is installed, changing what it computes: its
+    mere presence is a cause, not just its version (the battery records it when it was loaded)."""
+
+    user: str
+    """The library that picks it up."""
+    uses: str
+    """What that library hands to it."""
+    switch: str
+    """How to turn it off without uninstalling it."""
+
+
+#: The accelerators the battery records (``battery.ACCELERATORS``), by name.
+ACCELERATORS = {
+    "bottleneck": Accelerator(
+        "pandas", "std/var/min/max/median", "`pd.set_option('compute.use_bottleneck', False)`"
+    ),
+    "numexpr": Accelerator(
+        "pandas", "eval/query and arithmetic on large frames", "`pd.set_option('compute.use_numexpr', False)`"
+    ),
+}
+
 #: Prediction-only rules an equivalent battery answers for the whole environment: the BLAS, the threads, the
 #: CPU and the numerics variables are all exercised by the battery's kernels.
 ANSWERED = frozenset(
@@ -50,11 +75,13 @@ ANSWERED = frozenset(
         "cpu.model",
     ]
 )
-#: Prediction-only rules about one package, answered only for the packages the battery ran (numpy, scipy,
-#: torch): a pandas release is not exercised by a numpy matmul.
+#: Prediction-only rules about one package, answered only for the packages the battery ran (``EXERCISED``, when
+#: the battery recorded them): an xgboost release is not exercised by a numpy matmul.
 ANSWERED_FOR_PACKAGE = frozenset(
     ["package.version.minor.numeric", "package.version.patch", "package.build", "package.build.files"]
 )
+#: The packages whose kernels the battery runs: bottleneck through pandas' ``std``/``var``, when pandas loaded it.
+EXERCISED = frozenset(["numpy", "scipy", "pandas", "bottleneck", "torch"])
 
 
 def _changed_variables(expected: Fingerprint, actual: Fingerprint, names: Collection[str]) -> List[str]:
@@ -74,10 +101,33 @@ def _blas_versions(info: Optional[NumericsInfo]) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(" ".join(o.config.split()[:2]) for o in info.openblas)) if info else ()
 
 
+def _accelerators(old: Mapping[str, str], new: Mapping[str, str]) -> Tuple[List[str], List[str]]:
+    """(causes, remedies) for each accelerator that appeared, disappeared or changed version between two
+    batteries' ``versions``. Only where both batteries loaded its user: a battery older than pandas' kernels, or
+    one without pandas, never looked for it."""
+    causes: List[str] = []
+    remedies: List[str] = []
+    for name, acc in sorted(ACCELERATORS.items()):
+        then, now = old.get(name), new.get(name)
+        if then == now or acc.user not in old or acc.user not in new:
+            continue
+        uses = f"{acc.user} uses it for {acc.uses} when installed"
+        if then is None:
+            causes.append(f"{name} {now} added: {uses}")
+            remedies.append(f"uninstall {name} or pin it as in training, or {acc.switch}")
+        elif now is None:
+            causes.append(f"{name} {then} removed: {uses}")
+            remedies.append(f"install {name} {then} as in training, or {acc.switch} in both")
+        else:
+            causes.append(f"{name} {then} -> {now}: {uses}")
+            remedies.append(f"pin {name} {then} as in training, or {acc.switch} in both")
+    return causes, remedies
+
+
 def likely_cause(expected: Fingerprint, actual: Fingerprint) -> Tuple[str, str]:
     """(the likely cause of a numerics change, its remedy), from what else differs between the fingerprints:
-    the OpenBLAS kernel set and what chose it, the thread count, library versions, the GPU and its driver, the
-    CPU."""
+    the OpenBLAS kernel set and what chose it, the thread count, an accelerator pandas picked up (or no longer
+    does), library versions, the GPU and its driver, the CPU."""
     causes: List[str] = []
     remedies: List[str] = []
     old, new = expected.numerics, actual.numerics
@@ -96,12 +146,15 @@ def likely_cause(expected: Fingerprint, actual: Fingerprint) -> Tuple[str, str]:
         counts = f"OpenBLAS threads {'/'.join(_threads(old)) or '?'} -> {'/'.join(_threads(new)) or '?'}"
         causes.append(counts + (f" ({'; '.join(thread_vars)})" if thread_vars else ""))
         remedies.append("pin the thread count of training (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS)")
-    old_versions = old.versions if old else {}
-    new_versions = new.versions if new else {}
+    old_versions: Dict[str, str] = dict(old.versions) if old else {}
+    new_versions: Dict[str, str] = dict(new.versions) if new else {}
+    accelerated, accelerate = _accelerators(old_versions, new_versions)
+    causes += accelerated
+    remedies += accelerate
     moved = [
         f"{name} {old_versions[name]} -> {new_versions[name]}"
         for name in sorted(set(old_versions) & set(new_versions))
-        if old_versions[name] != new_versions[name] and name not in GPU_ENTRIES
+        if old_versions[name] != new_versions[name] and name not in GPU_ENTRIES and name not in ACCELERATORS
     ]
     gpus = [(old_versions.get(n, ""), new_versions.get(n, "")) for n in GPU_ENTRIES]
     for then, now in gpus:
@@ -157,5 +210,5 @@ def observed_equivalent(change: Change, expected: Fingerprint, actual: Fingerpri
     if change.rule in ANSWERED:
         return True
     if change.rule in ANSWERED_FOR_PACKAGE and actual.numerics is not None:
-        return change.package in {"numpy", "scipy", "torch"} and change.package in actual.numerics.versions
+        return change.package in EXERCISED and change.package in actual.numerics.versions
     return False

@@ -17,7 +17,8 @@ from envcheck.numerics.battery import SOURCE
 from envcheck.numerics.results import NumericsError, parse_output
 from envcheck.targets.factory import TargetSpec
 
-#: Seconds the child may take: the battery takes about 3 s here, most of it importing torch when it is there.
+#: Seconds the child may take: the battery takes about 4 s here, most of it importing torch and pandas when they
+#: are there.
 DEFAULT_TIMEOUT = 120.0
 #: Bytes of output the child may print: the battery's line is about 20 KB.
 MAX_OUTPUT = 256 << 10

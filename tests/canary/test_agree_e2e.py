@@ -17,6 +17,13 @@ Agreement is asserted at both levels the two tools distinguish, with one golden 
   beyond its rounding bound, ``envcheck.numerics.bounds``). Another kernel set rounds otherwise, within the
   bounds: it fails the first and passes the second.
 
+A third change really changes predictions, and not through BLAS: bottleneck installed beside pandas. An MLflow
+pyfunc model standardising a float32 window (its prediction is the window's pandas ``std``) is served from a venv
+of this interpreter whose ``.pth`` file adds bottleneck (installed from the package index): pandas hands ``std``
+to bottleneck, which accumulates float32 in float32, and the prediction moves in the sixth digit. Both golden
+cases fail, and ``check`` reports the battery's pandas float32 kernels changed beyond their bound, naming
+bottleneck; served from the same kind of venv without it, both pass.
+
 ``--pid-exec`` runs the target's interpreter chrooted into ``/proc/PID/root``: it needs root, which these tests
 have here and in CI."""
 
@@ -28,14 +35,15 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import psutil
 import pytest
 
 from envcheck.golden import record
 from envcheck.lockfile import read
-from tests.canary.servers import Served, envcheck, mlflow_serve, train
+from tests.canary.servers import BIN, Served, envcheck, free_port, mlflow_serve, train
+from tests.numerics.venvs import install_bottleneck, pth_venv
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +73,30 @@ def verified(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[Path, P
         pytest.fail("check --pid-exec chroots into the server's root: run these tests as root", pytrace=False)
     root = tmp_path_factory.mktemp("agree")
     model = train(TRAIN, root / "model", 0)
+    yield model, _verify(model, root)
+
+
+#: A pyfunc model whose prediction is the pandas ``std`` of a float32 window of 10007 values (its input example:
+#: about 450 KB of JSON): pandas alone accumulates it in float64, bottleneck in float32.
+STANDARDISE = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import numpy as np, pandas as pd, mlflow.pyfunc
+
+class Standardise(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return pd.DataFrame({"std": [float(model_input["x"].astype("float32").std())]})
+
+out, seed = sys.argv[1], int(sys.argv[2])
+rng = np.random.RandomState(seed)
+example = pd.DataFrame({"x": (rng.rand(10007) * 2 - 1).astype("float32")})
+mlflow.pyfunc.save_model(out, python_model=Standardise(), input_example=example)
+"""
+
+
+def _verify(model: Path, root: Path) -> Path:
+    """A lockfile in ``root`` of this interpreter with its numerics battery and ``model``'s golden cases, one per
+    tolerance of ``CASES``, taken in a clean environment (no ``OPENBLAS_*``, ``OMP_*``)."""
     # the model's answer to its serving_input_example.json, as MLflow's scoring server would serialise it...
     scratch = root / "scratch"
     scratch.mkdir()
@@ -77,7 +109,41 @@ def verified(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[Path, P
         record(name, case["inputs"], case["outputs"], tolerance, lock=lock)
     done = envcheck("snapshot", "-o", str(lock), "--numerics", "--golden", str(root / "envcheck.golden"), cwd=root)
     assert done.returncode == 0, done.stderr
-    yield model, lock
+    return lock
+
+
+@pytest.fixture(scope="module")
+def standardised(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path, Dict[str, Path]]:
+    """The pyfunc model, its lockfile, and the python of two venvs to serve it from: ``plain`` (this
+    interpreter's site-packages) and ``bottleneck`` (the same, and bottleneck from the package index)."""
+    if os.geteuid() != 0:
+        pytest.fail("check --pid-exec chroots into the server's root: run these tests as root", pytrace=False)
+    root = tmp_path_factory.mktemp("agree-bottleneck")
+    model = train(STANDARDISE, root / "model", 0)
+    lock = _verify(model, root)
+    folder = install_bottleneck(root / "bottleneck-site")
+    pythons = {"plain": pth_venv(root / "plain"), "bottleneck": pth_venv(root / "with-bottleneck", [folder])}
+    for python in pythons.values():
+        # mlflow's local scoring server runs `uvicorn` from PATH: the venv's own, so that it runs the venv's python
+        uvicorn = python.parent / "uvicorn"
+        uvicorn.write_text(f'#!/bin/sh\nexec "{python}" -m uvicorn "$@"\n')
+        uvicorn.chmod(0o755)
+    return model, lock, pythons
+
+
+def venv_serve(python: Path, model: Path, env: Dict[str, str]) -> Served:
+    """``mlflow models serve --env-manager local`` of ``model`` run by the venv's ``python`` (its scoring server
+    too: the venv's bin first on PATH), on a free port."""
+    port = free_port()
+    command = [str(python), "-m", "mlflow", "models", "serve", "--env-manager", "local", "-m", str(model)]
+    return Served(
+        [*command, "-h", "127.0.0.1", "-p", str(port)],
+        port,
+        ready="/ping",
+        log=model.parent / f"{python.parents[1].name}-serve-{port}.log",
+        env={**env, "PATH": f"{python.parent}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        label=f"mlflow models serve from {python.parents[1].name}",
+    )
 
 
 def serving_pid(server: Served, variable: str, value: str) -> int:
@@ -115,13 +181,17 @@ class Verdicts:
     """Subjects of ``numerics.changed`` (kernels beyond their bound)."""
     subjects: Tuple[str, ...]
     """Subjects of every finding of ``check``."""
+    causes: Tuple[str, ...]
+    """Messages of the ``numerics.changed`` findings (each names its likely cause)."""
     shown: str
     """Both reports, for a failing assertion's message."""
 
 
-def verdicts(model: Path, lock: Path, variable: str, value: str) -> Verdicts:
-    """The canary's and ``check --numerics``'s verdicts on the server launched with ``variable=value``."""
-    with mlflow_serve(model, {variable: value}) as server:
+def verdicts(model: Path, lock: Path, variable: str, value: str, python: Optional[Path] = None) -> Verdicts:
+    """The canary's and ``check --numerics``'s verdicts on the server launched with ``variable=value`` (from the
+    venv of ``python`` when given)."""
+    env = {variable: value}
+    with mlflow_serve(model, env) if python is None else venv_serve(python, model, env) as server:
         canary = envcheck("canary", str(lock), "--endpoint", server.url, "--format", "json")
         pid = serving_pid(server, variable, value)
         args = ("check", str(lock), "--pid", str(pid), "--pid-exec", "--numerics", "--format", "json")
@@ -139,6 +209,7 @@ def verdicts(model: Path, lock: Path, variable: str, value: str) -> Verdicts:
         moved=total - equal,
         changed=tuple(f["subject"] for f in report["findings"] if f["id"] == "numerics.changed"),
         subjects=tuple(f["subject"] for f in report["findings"]),
+        causes=tuple(f["message"] for f in report["findings"] if f["id"] == "numerics.changed"),
         shown=shown,
     )
 
@@ -169,5 +240,26 @@ def test_both_pass_the_thread_count_openblas_chose_itself(verified: Tuple[Path, 
     threads = _openblas(lock)["threads"]
     assert threads.isdigit(), f"the battery recorded OpenBLAS threads {threads!r}"
     v = verdicts(model, lock, "OPENBLAS_NUM_THREADS", threads)
+    assert v.failed == () and v.moved == 0 and v.changed == (), v.shown
+    _agree(v)
+
+
+#: What marks the server's process in each venv (``serving_pid`` finds it by it).
+SERVED_FROM = "ENVCHECK_TEST_SERVED_FROM"
+
+
+def test_both_catch_bottleneck_beside_pandas(standardised: Tuple[Path, Path, Dict[str, Path]]) -> None:
+    model, lock, pythons = standardised
+    v = verdicts(model, lock, SERVED_FROM, "bottleneck", pythons["bottleneck"])
+    assert set(v.failed) == set(CASES), v.shown  # the std moved in the sixth digit: beyond rel 1e-12
+    pandas_f32 = {s for s in v.changed if s.startswith("pandas.Series.") and " f32 " in s}
+    assert pandas_f32 and set(v.changed) == pandas_f32, v.shown
+    assert all(" added: pandas uses it for std/var" in c and "bottleneck " in c for c in v.causes), v.shown
+    _agree(v)
+
+
+def test_both_pass_without_bottleneck(standardised: Tuple[Path, Path, Dict[str, Path]]) -> None:
+    model, lock, pythons = standardised
+    v = verdicts(model, lock, SERVED_FROM, "plain", pythons["plain"])
     assert v.failed == () and v.moved == 0 and v.changed == (), v.shown
     _agree(v)
