@@ -5,7 +5,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from envcheck import golden
-from envcheck.api import check, diff, export, snapshot
+from envcheck.api import check, diff, export, remedy, snapshot
 from envcheck.canary.interface import TargetLost
 from envcheck.collect.models import ModelPathError
 from envcheck.errors import EnvcheckError
@@ -14,6 +14,7 @@ from envcheck.golden.case import GoldenError
 from envcheck.lockfile import LockfileError
 from envcheck.model import Fingerprint
 from envcheck.policy import Policy, PolicyError
+from envcheck.restore import RemedyError
 from envcheck.targets.interface import TargetError
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ModelPathError",
     "Policy",
     "PolicyError",
+    "RemedyError",
     "Report",
     "Severity",
     "TargetError",
@@ -34,5 +36,6 @@ __all__ = [
     "diff",
     "export",
     "golden",
+    "remedy",
     "snapshot",
 ]

@@ -25,6 +25,7 @@ from envcheck.targets.local import LocalTarget
 
 if TYPE_CHECKING:
     from envcheck.golden.case import GoldenCase
+    from envcheck.restore import Plan as RemedyPlan
 
 PathLike = Union[str, Path]
 
@@ -346,3 +347,40 @@ def export(lock: Union[PathLike, Fingerprint], fmt: str = "cyclonedx", *, ignore
     from envcheck.exporters import export as render
 
     return render(_lock(lock, verify=not ignore_digest), fmt).text
+
+
+def remedy_plan(
+    lock: Union[PathLike, Fingerprint], target: Optional[Target] = None, *, ignore_digest: bool = False
+) -> RemedyPlan:
+    """What restores the package set ``lock`` recorded on ``target`` (default: this interpreter), before it is
+    written (``envcheck.restore``). ``lock`` is an envcheck lockfile, or an MLflow model folder holding one.
+    Raises ``RemedyError``, ``LockfileError`` and ``TargetError``."""
+    from envcheck.restore import RemedyError, plan
+
+    side = _side(lock, not ignore_digest, "auto")
+    if side.lock is None:
+        raise RemedyError(f"{side.name}: remedy needs an envcheck lockfile, not a {side.format} file")
+    expected = side.lock
+    target = target or LocalTarget()
+    actual = capture.take(target, loaded=False)
+    report = compare(expected, actual, Policy(), expected_name=side.name, actual_name=target.name)
+    return plan(expected, actual, report, lock_name=side.name, target_name=target.name)
+
+
+def remedy(
+    lock: Union[PathLike, Fingerprint],
+    target: Optional[Target] = None,
+    fmt: str = "requirements",
+    *,
+    ignore_digest: bool = False,
+) -> str:
+    """A pip requirements file (``fmt="requirements"``) or a PEP 751 ``pylock.toml`` (``"pylock"``) that restores
+    the package set ``lock`` recorded on ``target`` (default: this interpreter): every recorded package pinned
+    at its recorded version, with the recorded archive hashes where every package has one. What no package
+    manager restores (Python, OS, CPU, GPU driver) is listed in the comments at the top. Raises ``RemedyError``,
+    ``LockfileError`` and ``TargetError``."""
+    from envcheck.restore import FORMATS, RemedyError, render
+
+    if fmt not in FORMATS:  # before the candidate is read: that may take a while
+        raise RemedyError(f"unknown remedy format {fmt!r} (one of {', '.join(FORMATS)})")
+    return render(remedy_plan(lock, target, ignore_digest=ignore_digest), fmt)

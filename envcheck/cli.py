@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import traceback
-from typing import Any, Callable, Dict, NoReturn, Optional, Sequence
+from typing import Any, Callable, Dict, NoReturn, Optional, Sequence, TypeVar
 
 import click
 
@@ -28,8 +28,9 @@ from envcheck.expected import FORMATS as EXPECTED_FORMATS
 from envcheck.findings import Report
 from envcheck.model import GoldenInfo, to_data
 from envcheck.policy import FAIL_ON, Policy, find_policy, load_policy
-from envcheck.report import FORMATS, reporter_for
+from envcheck.report import FORMATS, MatrixPlace, reporter_for
 from envcheck.report.escape import printable
+from envcheck.restore import FORMATS as REMEDY_FORMATS
 from envcheck.rules.rulebook import BY_ID
 from envcheck.show import render_rules, render_text, summary
 from envcheck.targets import Target
@@ -43,6 +44,20 @@ DEBUG_ENV = "ENVCHECK_DEBUG"
 _MAX_DETAIL = 300
 #: Lockfile arguments: checked by the reader (one line for a missing, unreadable or odd file), not by click.
 LOCK_PATH = click.Path(readable=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _positive(name: str, *, default: float, help: str, metavar: str = "SECONDS") -> Callable[[F], F]:
+    """An option taking a number above zero (a time, a size), its default shown."""
+    return click.option(
+        name,
+        type=click.FloatRange(min=0, min_open=True),
+        default=default,
+        show_default=True,
+        metavar=metavar,
+        help=help,
+    )
 
 
 def fail(message: str) -> NoReturn:
@@ -191,6 +206,12 @@ def cli(debug: bool) -> None:
     "the model on its serving_input_example.json in a child of the target's interpreter), or envcheck.golden "
     "(what envcheck.golden.record wrote); stored in envcheck.golden/ beside the lockfile, bound by digest.",
 )
+@click.option(
+    "--mlflow-model",
+    metavar="DIR",
+    help="An MLflow model folder: write DIR/envcheck.lock with the folder's files recorded as the model "
+    "(`envcheck check DIR` then compares against it).",
+)
 @numerics_options
 @target_options
 def snapshot(
@@ -198,11 +219,14 @@ def snapshot(
     models: Sequence[str],
     env: Sequence[str],
     golden: Sequence[str],
+    mlflow_model: Optional[str],
     numerics: bool,
     pid_exec: bool,
     **target: Any,
 ) -> None:
     """Write a lockfile-style fingerprint of this environment (or of the target given)."""
+    if mlflow_model is not None:
+        output, models = _mlflow_model(mlflow_model, models)
     base = None if output == "-" else api.lockfile_folder(output)  # -o -: model paths stay as given
     golden_info = _golden_info(output, golden, target) if golden else None
     runner = _numerics_runner(numerics, pid_exec, target)
@@ -219,6 +243,15 @@ def snapshot(
         click.echo(f"  {line}", err=to_stderr)
     for line in damage_warnings(fp.models):
         click.echo(f"warning: {printable(line)}", err=True)
+
+
+def _mlflow_model(folder: str, models: Sequence[str]) -> tuple[str, Sequence[str]]:
+    """``snapshot --mlflow-model``: the lockfile inside the folder, and the folder's files as the model."""
+    from envcheck.mlflow import lock_path, model_files
+
+    if click.get_current_context().get_parameter_source("output") != click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--mlflow-model writes DIR/envcheck.lock: give it or -o, not both")
+    return lock_path(folder), [*models, *model_files(folder)]
 
 
 @cli.command()
@@ -238,6 +271,15 @@ def show(lock: str, fmt: str, ignore_digest: bool) -> None:
 def _default_format() -> str:
     """Inside GitHub Actions annotations are what people read; elsewhere text."""
     return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+
+
+_NO_MATRIX = "envcheck.no_matrix"
+
+
+def _remember_no_matrix(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    # Kept on the context, not passed as a parameter, so that every command with report_options gets it from
+    # _emit without a parameter of its own.
+    ctx.meta[_NO_MATRIX] = value
 
 
 def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -265,6 +307,13 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--show-extra", is_flag=True, help="Also report packages the lockfile does not have."),
         click.option("--ignore-digest", is_flag=True, help="Read lockfiles edited since they were written."),
+        click.option(
+            "--no-matrix",
+            is_flag=True,
+            expose_value=False,
+            callback=_remember_no_matrix,
+            help="Leave the risk matrix out of the text report.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -277,10 +326,20 @@ def _load_policy(lock: str, policy_path: Optional[str], show_extra: bool) -> Pol
     return dataclasses.replace(pol, show_extra=True) if show_extra else pol
 
 
+def _matrix_place(fmt: str, output: Optional[str]) -> MatrixPlace:
+    """The text report's matrix: none with --no-matrix, a grid above the findings at a terminal, else below."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(_NO_MATRIX):
+        return MatrixPlace.NONE
+    if fmt == "text" and output in (None, "-") and sys.stdout.isatty():
+        return MatrixPlace.ABOVE
+    return MatrixPlace.BELOW
+
+
 def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
     fmt = fmt or _default_format()
     color = fmt == "text" and output in (None, "-") and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    text = reporter_for(fmt, color=color).render(report) + "\n"
+    text = reporter_for(fmt, color=color, matrix=_matrix_place(fmt, output)).render(report) + "\n"
     if output and output != "-":
         atomic.write_text(output, text)
     else:
@@ -437,22 +496,8 @@ def _golden_info(output: str, golden: Sequence[str], target: Dict[str, Any]) -> 
 )
 @click.option("--model-name", default="", metavar="NAME", help="With kserve-v2: the served model's name.")
 @click.option("--case", "cases", multiple=True, metavar="NAME", help="Only this golden case (repeat).")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Seconds each request may take, answer included.",
-)
-@click.option(
-    "--max-response-mib",
-    type=click.FloatRange(min=0, min_open=True),
-    default=4.0,
-    show_default=True,
-    metavar="MIB",
-    help="A larger answer is refused (target lost).",
-)
+@_positive("--timeout", default=10.0, help="Seconds each request may take, answer included.")
+@_positive("--max-response-mib", default=4.0, metavar="MIB", help="A larger answer is refused (target lost).")
 @report_options
 def canary(
     lock: str,
@@ -514,13 +559,8 @@ def rules(fmt: str) -> None:
     metavar="HOST:PORT",
     help="Where to serve /healthz, /readyz, /metrics and /report (0.0.0.0:PORT for all interfaces).",
 )
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Time between checks (a check with nothing changed costs a few milliseconds).",
+@_positive(
+    "--interval", default=30.0, help="Time between checks (a check with nothing changed costs a few milliseconds)."
 )
 @click.option(
     "--fail-on",
@@ -528,12 +568,9 @@ def rules(fmt: str) -> None:
     default=None,
     help="Not ready when a finding reaches this severity [default: the policy's, else high].",
 )
-@click.option(
+@_positive(
     "--check-timeout",
-    type=click.FloatRange(min=0, min_open=True),
     default=60.0,
-    show_default=True,
-    metavar="SECONDS",
     help="A check that runs longer is abandoned: /readyz says 'check timed out', the sidecar stays live.",
 )
 @click.option(
@@ -562,22 +599,8 @@ def rules(fmt: str) -> None:
 @click.option(
     "--canary-case", "canary_cases", multiple=True, metavar="NAME", help="Only this golden case (repeat)."
 )
-@click.option(
-    "--canary-interval",
-    type=click.FloatRange(min=0, min_open=True),
-    default=300.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Time between canary runs when the target has not changed.",
-)
-@click.option(
-    "--canary-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Seconds each canary request may take, answer included.",
-)
+@_positive("--canary-interval", default=300.0, help="Time between canary runs when the target has not changed.")
+@_positive("--canary-timeout", default=10.0, help="Seconds each canary request may take, answer included.")
 @click.option("--policy", "policy_path", metavar="PATH", help="Policy file (default: beside the lockfile).")
 @click.option("--ignore-digest", is_flag=True, help="Read a lockfile edited since it was written.")
 def sidecar(
@@ -683,12 +706,45 @@ def export(lock: str, fmt: str, output: Optional[str], ignore_digest: bool) -> N
     from envcheck.exporters import export as render
 
     exported = render(lockfile.read(lock, verify=not ignore_digest), fmt)
-    for note in exported.notes:
+    _write_document(exported.text, output, exported.notes)
+
+
+@cli.command()
+@click.argument("lock", type=LOCK_PATH)
+@target_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(REMEDY_FORMATS),
+    default="requirements",
+    show_default=True,
+    help="requirements: for pip install -r (hashes where every package has a recorded archive hash); pylock: a "
+    "PEP 751 pylock.toml for uv pip install -r (packages with a recorded archive or commit only).",
+)
+@click.option("-o", "--output", metavar="PATH", help="Write the file here (atomically); - or none: stdout.")
+@click.option("--ignore-digest", is_flag=True, help="Read a lockfile whose content no longer matches its digest.")
+def remedy(lock: str, fmt: str, output: Optional[str], ignore_digest: bool, **target: Any) -> None:
+    """Write what restores the package set LOCK recorded on this environment (or the target given): every
+    recorded package pinned at its recorded version. What a package manager cannot restore (Python, the OS, the
+    CPU, the GPU driver) is listed in the comments at the top; so are refused entries, also warned about here."""
+    from envcheck.restore import render
+
+    plan = api.remedy_plan(lock, _target(target), ignore_digest=ignore_digest)
+    wrote = _write_document(render(plan, fmt), output, plan.refused)
+    if wrote:
+        click.echo(f"wrote {printable(wrote)} ({len(plan.pins)} pins, {len(plan.drifted)} drifted)", err=True)
+
+
+def _write_document(text: str, output: Optional[str], warnings: Sequence[str]) -> Optional[str]:
+    """Warn (stderr) about what was left out, then write ``text`` to ``output`` atomically, or to stdout for none
+    or ``-``; returns the path written, None for stdout."""
+    for note in warnings:
         click.echo(f"envcheck: warning: {printable(note)}", err=True)
     if output and output != "-":
-        atomic.write_text(output, exported.text)
-    else:
-        click.echo(exported.text, nl=False)
+        atomic.write_text(output, text)
+        return output
+    click.echo(text, nl=False)
+    return None
 
 
 def main(argv: Optional[Sequence[str]] = None, prog_name: Optional[str] = None) -> None:

@@ -220,12 +220,14 @@ def test_provisioning_happens_once_before_pytest_never_in_fixtures() -> None:
     command = "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test]' && scripts/test"
     assert f"```sh\n{command}\n```" in readme
     assert command in (root / ".ci" / "run").read_text()
-    assert '```sh\n. .venv/bin/activate && pytest -m "not docker and not slow and not promtool"\n```' in readme
+    fast = '. .venv/bin/activate && pytest -m "not docker and not slow and not promtool and not chromium"'
+    assert f"```sh\n{fast}\n```" in readme
     script = (root / "scripts" / "test").read_text().splitlines()
     steps = [line for line in script if line and not line.startswith("#")]
-    assert steps[-3:] == [
+    assert steps[-4:] == [
         'bash "$here/ensure-docker"',
         'bash "$here/ensure-promtool" >/dev/null',
+        'bash "$here/ensure-chromium" >/dev/null',
         'exec python -m pytest "$@"',
     ]
     assert os.access(root / "scripts" / "test", os.X_OK)
