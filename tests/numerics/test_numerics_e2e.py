@@ -56,7 +56,7 @@ def _other_core(folder: Path) -> tuple[str, str]:
     numerics = read(folder / "envcheck.lock").numerics
     assert numerics is not None and numerics.openblas
     detected = numerics.openblas[0].core
-    return detected, ("Sandybridge" if detected == "Haswell" else "Haswell")
+    return detected, ("Haswell" if detected == "Sandybridge" else "Sandybridge")  # Zen runs Haswell's kernels
 
 
 def test_snapshot_records_the_battery_and_takes_seconds(locked: Path) -> None:
@@ -132,10 +132,14 @@ def test_thread_count_is_rounding_apart_here(locked: Path) -> None:
     assert re.search(r"numerics: (\d+) kernels compared: \1 bitwise equal, 0 within", _numerics_line(same))
 
 
-#: A .pth file's line that, only in the battery's child, makes ``numpy.dot`` compute float64 products in float32:
-#: a kernel that lost precision (what a broken BLAS or a low-precision mode does), which no bound may hide.
+#: True in the battery's child only: its command line names envcheck's evidence child (read from /proc, since
+#: ``sys.orig_argv`` is 3.10+ and a .pth line runs before ``sys.argv`` is final).
+IN_CHILD = "(b'envcheck-evidence' in open('/proc/self/cmdline', 'rb').read())"
+#: A .pth file's line that, only in the battery's child (``IN_CHILD``), makes ``numpy.dot`` compute float64
+#: products in float32: a kernel that lost precision (what a broken BLAS or a low-precision mode does), which no
+#: bound may hide.
 LOW_PRECISION = (
-    "import sys; ('envcheck-evidence' in ' '.join(sys.orig_argv)) and exec("
+    f"import sys; {IN_CHILD} and exec("
     "'import numpy\\nnumpy.dot = lambda a, b, _dot=numpy.dot: _dot(numpy.asarray(a, numpy.float32), "
     "numpy.asarray(b, numpy.float32)).astype(numpy.result_type(a, b))', {})\n"
 )
@@ -216,9 +220,9 @@ def test_targets_without_an_interpreter_refuse_in_one_line(tmp_path: Path, targe
 
 #: A .pth file that, only in the battery's child, prints what a hostile interpreter could, then exits.
 HOSTILE = {
-    "huge": "import sys, os; ('envcheck-evidence' in ' '.join(sys.orig_argv)) and (sys.stdout.write("
+    "huge": f"import sys, os; {IN_CHILD} and (sys.stdout.write("
     "'ENVCHECK-NUMERICS ' + 'x' * (4 << 20)), sys.stdout.flush(), os._exit(0))\n",
-    "malformed": "import sys, os; ('envcheck-evidence' in ' '.join(sys.orig_argv)) and (sys.stdout.write("
+    "malformed": f"import sys, os; {IN_CHILD} and (sys.stdout.write("
     '\'ENVCHECK-NUMERICS {"kernels": [{"name": \\n\'), sys.stdout.flush(), os._exit(0))\n',
 }
 
