@@ -36,6 +36,7 @@ from envcheck.rules.platform import compare_os, compare_python
 from envcheck.rules.rulebook import BY_ID
 from envcheck.rules.runtime import compare_runtime_gpu, compare_runtime_native
 from envcheck.rules.selfcheck import self_check
+from envcheck.show import summary
 
 #: (component, comparator), in report order before sorting by severity.
 COMPARATORS: Tuple[Tuple[str, Comparator], ...] = (
@@ -219,6 +220,7 @@ def compare(
     return Report(
         findings=attribute(findings, expected, actual),
         skipped=skipped,
+        sides=(tuple(summary(expected)), tuple(summary(actual))),
         expected_name=expected_name,
         actual_name=actual_name,
         fail_on=fail_on,

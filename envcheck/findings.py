@@ -136,6 +136,10 @@ class Report:
     """The candidate: ``local``, ``python:PATH``, the second lockfile..."""
     fail_on: Severity | None = Severity.HIGH
     """The threshold; None is ``--fail-on never``."""
+    sides: Tuple[Tuple[str, ...], Tuple[str, ...]] = field(default=((), ()), compare=False)
+    """A short summary of each side (OS, Python, packages, CPU, GPU, ...: ``envcheck.show.summary``), lockfile
+    first, for the reports that show both environments (HTML); empty where the report compares no fingerprints.
+    Presentation, not verdict: two reports with the same findings are equal whatever their summaries."""
     evidence: Tuple[str, ...] = ()
     """One line per opt-in check that ran the candidate's code (``--import``, ``--load-model``): what it
     checked, what it saw, and how it ran."""

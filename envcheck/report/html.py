@@ -174,6 +174,13 @@ def _environment(report: Report) -> List[str]:
     else:
         out.append("<dd>none: findings rest on metadata</dd>")
     out.append("</dl>")
+    if any(report.sides):
+        out += ['<table class="sides" id="sides">', "<tr><th>lockfile</th><th>candidate</th></tr>"]
+        left, right = report.sides
+        for index in range(max(len(left), len(right))):
+            cells = [side[index] if index < len(side) else "" for side in (left, right)]
+            out.append("<tr>" + "".join(f'<td class="mono">{_e(cell)}</td>' for cell in cells) + "</tr>")
+        out.append("</table>")
     chips = [f'<li class="band-{s.label}">{s.label} {counts[s.label]}</li>' for s in SEVERITIES_DOWN]
     out += ['<ul class="counts" id="counts">', *chips, f"<li>total {len(report.findings)}</li>", "</ul>"]
     basis = evidence_summary(report)

@@ -45,6 +45,9 @@ code,.mono{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;
 .env dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}
 .env dt{color:var(--muted)}.env dd{margin:0;overflow-wrap:anywhere}
 .env ul{margin:4px 0 0;padding-left:20px}
+.env table.sides{border-collapse:collapse;margin:10px 0 0;font-size:12px;width:100%}
+.env table.sides th{text-align:left;color:var(--muted);font-weight:normal}
+.env table.sides td{padding:2px 8px 2px 0;vertical-align:top;overflow-wrap:anywhere}
 .env ul.counts{display:flex;gap:8px;flex-wrap:wrap;margin:10px 0 0;padding:0;list-style:none}
 .band-low{background:var(--low);color:#3a3300}.band-medium{background:var(--medium);color:#3d2600}
 .band-high{background:var(--high);color:#2b1000}.band-critical{background:var(--critical);color:#fff}

@@ -364,3 +364,18 @@ def test_chromium_screenshot_shows_the_coloured_matrix(drift_file: Path, tmp_pat
         DOCS_PNG.parent.mkdir(exist_ok=True)
         DOCS_PNG.write_bytes(png.read_bytes())
     assert DOCS_PNG.is_file() and DOCS_PNG.stat().st_size < 300_000, "docs/html-report.png: ENVCHECK_UPDATE_DOCS=1"
+
+
+def test_both_sides_are_summarised_and_escaped(drift: Report) -> None:
+    """The environment of each side, from the fingerprints compare() saw: the lockfile's Python and the drifted
+    candidate's, side by side; a hostile value in a summary is text."""
+    page = parse(HtmlReporter().render(drift))
+    rows = [[cell.text() for cell in row.find_all("td")] for row in page.by_id("sides").find_all("tr")[1:]]
+    python = next(row for row in rows if row[0].startswith("python"))
+    assert "3.12.3" in python[0] and "3.13.1" in python[1]
+    assert any(row[0].startswith("packages") for row in rows)
+    hostile = dataclasses.replace(drift, sides=(("os <script>alert(1)</script>",), ()))
+    page = parse(HtmlReporter().render(hostile))
+    assert page.by_id("sides").find_all("td")[0].text() == "os <script>alert(1)</script>"
+    assert len(page.find_all("script")) == 1
+    assert 'id="sides"' not in HtmlReporter().render(Report())  # no fingerprints compared: no table
