@@ -730,9 +730,22 @@ def remedy(lock: str, fmt: str, output: Optional[str], ignore_digest: bool, **ta
     from envcheck.restore import render
 
     plan = api.remedy_plan(lock, _target(target), ignore_digest=ignore_digest)
-    wrote = _write_document(render(plan, fmt), output, plan.refused)
+    warnings = list(plan.refused)
+    pins = len(plan.pins)
+    if fmt == "pylock":
+        from envcheck.restore.pylock import left_out
+
+        missing = left_out(plan)
+        pins -= len(missing)
+        if missing:
+            warnings.append(
+                f"{len(missing)} of {len(plan.pins)} packages left out of the pylock.toml: installed from an "
+                "index, no archive recorded (PEP 751 needs one); --format requirements restores them"
+            )
+    wrote = _write_document(render(plan, fmt), output, warnings)
     if wrote:
-        click.echo(f"wrote {printable(wrote)} ({len(plan.pins)} pins, {len(plan.drifted)} drifted)", err=True)
+        noun = "pin" if pins == 1 else "pins"
+        click.echo(f"wrote {printable(wrote)} ({pins} {noun}, {len(plan.drifted)} drifted)", err=True)
 
 
 def _write_document(text: str, output: Optional[str], warnings: Sequence[str]) -> Optional[str]:

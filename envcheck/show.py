@@ -60,6 +60,16 @@ def _summary(fp: Fingerprint) -> List[str]:
     lines.append(f"env      {count} variable{'' if count == 1 else 's'}, timezone {fp.env.timezone or 'unknown'}")
     if fp.models:
         lines.append(f"models   {len(fp.models)} file{'' if len(fp.models) == 1 else 's'}")
+    if fp.numerics is not None:
+        kernels = len(fp.numerics.kernels)
+        lines.append(
+            f"numerics {kernels} kernel{'' if kernels == 1 else 's'} recorded (check --numerics reruns them)"
+        )
+    if fp.golden is not None and fp.golden.cases:
+        cases = len(fp.golden.cases)
+        lines.append(
+            f"golden   {cases} case{'' if cases == 1 else 's'} in envcheck.golden/ (envcheck canary replays them)"
+        )
     for section in SECTIONS:
         src = fp.source(section)
         if src.status != OK:

@@ -51,3 +51,16 @@ def test_shadowed_folders_are_escaped() -> None:
     line = package_line(pkg)
     assert line.isprintable()
     assert "1.4.0 in /tmp/x\\n::error::forged\\x1b[2J)" in line
+
+
+def test_the_summary_names_the_numerics_battery_and_the_golden_cases() -> None:
+    from envcheck.model import GoldenFile, GoldenInfo, NumericsInfo, NumericsKernel
+    from envcheck.show import summary
+
+    fp = BASE
+    assert not [line for line in summary(fp) if line.startswith(("numerics", "golden"))]  # none recorded
+    kernel = NumericsKernel(name="numpy.matmul f64 7x7", dtype="float64", shape=(7, 7), digest="0" * 16)
+    golden = GoldenInfo(cases=(GoldenFile("rows", "envcheck.golden/rows.json", "a" * 64, 10),))
+    lines = summary(dataclasses.replace(fp, numerics=NumericsInfo(kernels=(kernel,)), golden=golden))
+    assert "numerics 1 kernel recorded (check --numerics reruns them)" in lines
+    assert "golden   1 case in envcheck.golden/ (envcheck canary replays them)" in lines

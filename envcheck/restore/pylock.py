@@ -42,6 +42,11 @@ def _entry(pin: Pin) -> Dict[str, Any]:
     return entry
 
 
+def left_out(plan: Plan) -> List[str]:
+    """``name==version`` of the pins a pylock.toml cannot hold: no archive was recorded for them."""
+    return [f"{pin.name}=={pin.version}" for pin in plan.pins if not _entry(pin)]
+
+
 def render_pylock(plan: Plan) -> str:
     entries = [(pin, _entry(pin)) for pin in plan.pins]
     left_out = [f"{pin.name}=={pin.version}" for pin, entry in entries if not entry]

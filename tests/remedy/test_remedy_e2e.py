@@ -136,6 +136,7 @@ def test_uv_install_of_the_pylock_restores_the_packages(tmp_path: Path, wheels: 
     pylock = tmp_path / "pylock.toml"
     done = envcheck("remedy", str(lock), "--python", str(python), "--format", "pylock", "-o", str(pylock))
     assert done.returncode == 0, done.stderr
+    assert "left out" not in done.stderr and "(2 pins, " in done.stderr
     data = tomllib.loads(pylock.read_text())
     assert [(p["name"], p["version"]) for p in data["packages"]] == [("alpha", "1.0"), ("beta", "1.5")]
 
@@ -151,6 +152,7 @@ def test_a_pylock_of_index_installs_names_what_it_cannot_hold(tmp_path: Path, wh
     assert done.returncode == 0, done.stderr
     assert tomllib.loads(done.stdout)["packages"] == []
     assert "#   alpha==1.0" in done.stdout and "#   beta==1.5" in done.stdout
+    assert "2 of 2 packages left out of the pylock.toml" in done.stderr  # said where the user looks, too
     # uv reads it, and installs nothing: the header sent the user to --format requirements
     pylock = tmp_path / "pylock.toml"
     pylock.write_text(done.stdout)
