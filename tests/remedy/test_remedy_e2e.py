@@ -66,6 +66,9 @@ def verified_venv(root: Path, wheels: Path, from_files: bool) -> Tuple[Path, Pat
     venv.EnvBuilder(with_pip=True).create(root / "venv")
     python = root / "venv" / "bin" / "python"
     if from_files:
+        # a recent pip records the SHA-256 of a wheel installed from a file (direct_url.json archive_info);
+        # CPython 3.9's bundled pip (23.0.1) records none, and then nothing could be pinned by hash
+        pip(python, "install", "pip>=24")
         pip(
             python,
             "install",
