@@ -175,10 +175,13 @@ def check(
     base = bases[0] if expected.meta.model_paths == "lockfile" else None
     runner = _numerics_runner(numerics)
     if runner is not None and expected.numerics is None:
-        raise lockfile.LockfileError(
-            f"{lock if not isinstance(lock, Fingerprint) else 'the lockfile'}: holds no numerics battery to "
-            "compare with (take the snapshot with --numerics)"
+        where = lock if not isinstance(lock, Fingerprint) else "the lockfile"
+        how = (
+            "take the snapshot with --numerics"
+            if side.lock is not None
+            else f"a {side.format} file records none: check against an envcheck lockfile taken with --numerics"
         )
+        raise lockfile.LockfileError(f"{where}: holds no numerics battery to compare with ({how})")
     actual = capture.take(
         target, models=given, extra_env=extra_env, loaded=loaded, models_base=base, numerics=runner
     )

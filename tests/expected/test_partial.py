@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from envcheck.compare import compare
 from envcheck.expected.interface import Edge, ExpectedPackage, PartialSpec
 from envcheck.expected.partial import fingerprint_for, holds
@@ -127,3 +131,20 @@ def test_where_a_package_came_from_is_not_stated_so_not_a_change() -> None:
     )
     report = compare(fingerprint_for(spec, actual), actual)
     assert [(f.id, f.subject) for f in report.findings] == [("package.version.minor", "idna")]
+
+
+def test_numerics_against_a_requirements_file_says_what_to_check_against(tmp_path: Path) -> None:
+    """A requirements file records no numerics battery, and no snapshot option can give it one: the error says
+    to check against an envcheck lockfile instead (one line, exit 2)."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("click==8.1.7\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "envcheck", "check", str(requirements), "--numerics"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert (
+        "a requirements file records none: check against an envcheck lockfile taken with --numerics" in done.stderr
+    )
