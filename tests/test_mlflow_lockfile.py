@@ -47,6 +47,14 @@ def model(saved: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(saved, tmp_path / "model"))
 
 
+def weights(model: Path) -> str:
+    """The file the sklearn flavour wrote the estimator to: ``model.skops`` (MLflow 3) or ``model.pkl`` (the
+    MLflow releases CPython 3.9 gets)."""
+    found = [name for name in ("model.skops", "model.pkl") if (model / name).is_file()]
+    assert found, sorted(p.name for p in model.iterdir())
+    return found[0]
+
+
 def check_json(target: Path) -> dict:  # type: ignore[type-arg]
     done = envcheck("check", str(target), "--format", "json", "--fail-on", "never")
     assert done.returncode == 0, done.stderr
@@ -58,7 +66,7 @@ def test_snapshot_into_the_model_then_check_the_folder(model: Path, tmp_path: Pa
     assert done.returncode == 0, done.stderr
     fp = lockfile.read(model / "envcheck.lock")
     recorded = {m.path for m in fp.models}
-    assert {"MLmodel", "model.skops", "requirements.txt"} <= recorded
+    assert {"MLmodel", weights(model), "requirements.txt"} <= recorded
     assert "envcheck.lock" not in recorded
     assert fp.package("scikit-learn") is not None
 
@@ -73,9 +81,9 @@ def test_snapshot_into_the_model_then_check_the_folder(model: Path, tmp_path: Pa
     assert any(line.startswith("scikit-learn==") for line in done.stdout.splitlines())
 
     # a lockfile that states the model's files finds a retrained one, from any working directory
-    (model / "model.skops").write_bytes((model / "model.skops").read_bytes() + b"\0")
+    (model / weights(model)).write_bytes((model / weights(model)).read_bytes() + b"\0")
     report = check_json(model)
-    assert ("models", "model.skops") in {(f["component"], f["subject"]) for f in report["findings"]}
+    assert ("models", weights(model)) in {(f["component"], f["subject"]) for f in report["findings"]}
 
 
 def test_snapshot_again_does_not_record_its_own_lockfile(model: Path, tmp_path: Path) -> None:
@@ -99,7 +107,7 @@ def test_snapshot_refuses_a_folder_that_is_no_mlflow_model_and_a_second_output(
 def test_log_lockfile_into_the_model_folder(model: Path) -> None:
     fp = log_lockfile(model)
     assert lockfile.read(model / "envcheck.lock").meta.digest == fp.meta.digest
-    assert "model.skops" in {m.path for m in fp.models}
+    assert weights(model) in {m.path for m in fp.models}
     report = check_json(model)
     assert [f for f in report["findings"] if f["component"] in ("packages", "models")] == []
 
