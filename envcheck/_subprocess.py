@@ -59,6 +59,47 @@ def run(
     return Completed(proc.returncode, proc.stdout, proc.stderr)
 
 
+class Started:
+    """A program ``start`` began: ``result`` waits for it as ``run`` would have, ``cancel`` ends it."""
+
+    def __init__(self, args: Sequence[str], proc: subprocess.Popen[str], input: str, timeout: float) -> None:
+        self._args, self._proc, self._input = list(args), proc, input
+        self._deadline = time.monotonic() + timeout
+        self._timeout = timeout
+
+    def result(self) -> Completed:
+        try:
+            out, err = self._proc.communicate(self._input, timeout=max(0.0, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired as e:
+            self.cancel()
+            raise RunError(f"{self._args[0]}: no answer within {self._timeout:g} s") from e
+        return Completed(self._proc.returncode, out, err)
+
+    def cancel(self) -> None:
+        with contextlib.suppress(OSError):
+            self._proc.kill()
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            self._proc.communicate(timeout=5)
+
+
+def start(args: Sequence[str], *, input: str = "", timeout: float = 60.0) -> Optional[Started]:
+    """``run``, begun now and waited for later (``Started.result``); None where the program cannot start (``run``
+    then raises the error that says why)."""
+    try:
+        proc = subprocess.Popen(
+            list(args),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Started(args, proc, input, timeout)
+
+
 @dataclass(frozen=True)
 class Bounded:
     """What a bounded run gave: the output read before the end, and why it ended."""

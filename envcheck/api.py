@@ -8,24 +8,21 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
+# What every call needs; the rest is imported by the calls that use it (a snapshot never loads the rules).
 from envcheck import capture, lockfile
-from envcheck.collect.models import rehash_models, resolve_recorded
-from envcheck.compare import compare, resolve_fail_on
-from envcheck.evidence.interface import Runner
-from envcheck.evidence.request import EvidenceRequest, describe, gather
-from envcheck.expected import ExpectedSide, read_expected
-from envcheck.findings import Report
-from envcheck.model import OK, Fingerprint, GoldenInfo, Source
-from envcheck.numerics.describe import describe as describe_numerics
-from envcheck.policy import Policy, find_policy, load_policy
-from envcheck.rules.models import looked_in_detail
-from envcheck.rules.rulebook import BY_ID
-from envcheck.targets.interface import Target
+from envcheck.model import Fingerprint
 from envcheck.targets.local import LocalTarget
 
 if TYPE_CHECKING:
+    from envcheck.evidence.interface import Runner
+    from envcheck.evidence.request import EvidenceRequest
+    from envcheck.expected import ExpectedSide
+    from envcheck.findings import Report
     from envcheck.golden.case import GoldenCase
+    from envcheck.model import GoldenInfo
+    from envcheck.policy import Policy
     from envcheck.restore import Plan as RemedyPlan
+    from envcheck.targets.interface import Target
 
 PathLike = Union[str, Path]
 
@@ -110,6 +107,8 @@ def _lock(lock: Union[PathLike, Fingerprint], verify: bool) -> Fingerprint:
 def _side(lock: Union[PathLike, Fingerprint], verify: bool, fmt: str, name: str = "lockfile") -> ExpectedSide:
     """The expected side of check/diff: a Fingerprint as given (reported as ``name``), else the envcheck lockfile,
     requirements.txt, pylock.toml, uv.lock or MLflow model at ``lock`` (``envcheck.expected``; ``fmt``: auto)."""
+    from envcheck.expected import ExpectedSide, read_expected
+
     if isinstance(lock, Fingerprint):
         return ExpectedSide(name, "", "envcheck", lock=lock)
     return read_expected(lock, fmt, verify=verify)
@@ -122,6 +121,9 @@ def _with_side_line(report: Report, side: ExpectedSide, actual: Fingerprint) -> 
 
 
 def _policy(policy: Union[Policy, PathLike, None], lock: Union[PathLike, Fingerprint]) -> Policy:
+    from envcheck.policy import Policy, find_policy, load_policy
+    from envcheck.rules.rulebook import BY_ID
+
     if isinstance(policy, Policy):
         return policy
     if policy is not None:
@@ -164,6 +166,9 @@ def check(
     Model files recorded in the lockfile are hashed again at the same paths unless ``models`` names others.
     Raises ``LockfileError``, ``PolicyError``, ``TargetError`` or ``ModelPathError``.
     """
+    from envcheck.compare import compare, resolve_fail_on
+    from envcheck.evidence.request import describe, gather
+
     side = _side(lock, not ignore_digest, expected_format)
     lock = side.path or lock  # an MLflow folder's envcheck.lock: model paths are relative to it
     expected = side.fingerprint_for(None)
@@ -220,6 +225,8 @@ def check(
 def _with_numerics_line(report: Report, expected: Fingerprint, actual: Fingerprint) -> Report:
     """``report`` with a line saying what the numerics battery compared (it ran: an unchanged battery adds no
     finding, and the user must still see that it ran), after the evidence lines already there."""
+    from envcheck.numerics.describe import describe as describe_numerics
+
     if expected.numerics is None or actual.numerics is None:
         return report
     line = describe_numerics(expected.numerics, actual.numerics)
@@ -228,6 +235,8 @@ def _with_numerics_line(report: Report, expected: Fingerprint, actual: Fingerpri
 
 def _model_files(expected: Fingerprint, bases: Sequence[str]) -> List[Tuple[str, str]]:
     """(recorded path, path here) of the lockfile's model files, where they resolve."""
+    from envcheck.collect.models import resolve_recorded
+
     found = ((m.path, resolve_recorded(m.path, bases)) for m in expected.models)
     return [(recorded, str(path)) for recorded, path in found if path is not None]
 
@@ -247,6 +256,10 @@ def _model_bases(expected: Fingerprint, lock: Union[PathLike, Fingerprint]) -> L
 
 
 def _with_models(fp: Fingerprint, recorded: Sequence[str], bases: Sequence[str]) -> Fingerprint:
+    from envcheck.collect.models import rehash_models
+    from envcheck.model import OK, Source
+    from envcheck.rules.models import looked_in_detail
+
     sources = dict(fp.sources)
     files = rehash_models(recorded, bases)
     sources["models"] = Source(OK, looked_in_detail(len(files), bases))
@@ -265,6 +278,8 @@ def diff(
     """Compare two lockfiles: what changed from ``old`` (verified) to ``new`` (the candidate). ``old`` may also
     be a requirements.txt, pylock.toml, uv.lock or MLflow model (``expected_format``, as ``check``); ``new`` is
     an envcheck lockfile, whose interpreter the markers are evaluated for."""
+    from envcheck.compare import compare, resolve_fail_on
+
     side = _side(old, not ignore_digest, expected_format, name="old")
     actual = _lock(new, not ignore_digest)
     expected = side.fingerprint_for(actual)
@@ -301,6 +316,7 @@ def canary(
     ``LockfileError``. ``golden_base``: the folder ``envcheck.golden/`` is in (default: the lockfile's)."""
     from envcheck.canary import parse_endpoint, protocol_for, replay, report_for
     from envcheck.canary.run import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT
+    from envcheck.compare import resolve_fail_on
 
     expected = _lock(lock, verify=not ignore_digest)
     name = str(lock) if not isinstance(lock, Fingerprint) else "lockfile"
@@ -358,6 +374,8 @@ def remedy_plan(
     """What restores the package set ``lock`` recorded on ``target`` (default: this interpreter), before it is
     written (``envcheck.restore``). ``lock`` is an envcheck lockfile, or an MLflow model folder holding one.
     Raises ``RemedyError``, ``LockfileError`` and ``TargetError``."""
+    from envcheck.compare import compare
+    from envcheck.policy import Policy
     from envcheck.restore import RemedyError, plan
 
     side = _side(lock, not ignore_digest, "auto")

@@ -5,15 +5,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import sysconfig
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, Tuple, TypeVar
 
 from envcheck import __version__
-from envcheck.collect.cuda import cuda_shipped
-from envcheck.collect.frameworks import torch_runtime
 from envcheck.collect.interface import Collected, Collector
-from envcheck.collect.models import digest_models, resolve_writers
-from envcheck.collect.native import LoadedLibrariesCollector
-from envcheck.evidence.interface import Runner
 from envcheck.footprint import tool_packages
 from envcheck.model import (
     NOT_INSPECTED,
@@ -21,14 +16,17 @@ from envcheck.model import (
     UNAVAILABLE,
     Fingerprint,
     Meta,
+    ModelFile,
     NativeLib,
     NumericsInfo,
     Source,
     TorchRuntime,
 )
-from envcheck.modelscope import model_scope
 from envcheck.software import ProbeDataError, software
 from envcheck.targets.interface import Target, TargetError
+
+if TYPE_CHECKING:
+    from envcheck.evidence.interface import Runner
 
 T = TypeVar("T")
 
@@ -77,6 +75,9 @@ def take(
     by_path = _by_path(native.shipped)
     torch: Optional[TorchRuntime] = None
     if loaded and target.in_process:
+        from envcheck.collect.frameworks import torch_runtime
+        from envcheck.collect.native import LoadedLibrariesCollector
+
         site_dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
         mapped = LoadedLibrariesCollector(site_dirs=site_dirs, shipped=by_path).collect()
         torch = torch_runtime()
@@ -107,9 +108,15 @@ def take(
             sources[section] = Source(NOT_INSPECTED, target.hardware_note)
 
     if "gpu" in values:
+        from envcheck.collect.cuda import cuda_shipped
+
         shipped = cuda_shipped(packages, native.builds)
         values["gpu"] = dataclasses.replace(values["gpu"], cuda_shipped=shipped, torch=torch)
-    model_files = resolve_writers(digest_models(models, base=models_base), packages)
+    model_files: Tuple[ModelFile, ...] = ()
+    if models:
+        from envcheck.collect.models import digest_models, resolve_writers
+
+        model_files = resolve_writers(digest_models(models, base=models_base), packages)
     sources["models"] = (
         Source(
             OK,
@@ -121,6 +128,8 @@ def take(
     )
     if tool and model_files:
         # what the model files need is the model's, even where envcheck's own requirements pulled it in
+        from envcheck.modelscope import model_scope
+
         needed = model_scope(Fingerprint(python=python, packages=packages, models=model_files)).needed
         packages = tuple(
             dataclasses.replace(p, tool=False) if p.tool and p.name in needed else p for p in packages

@@ -15,27 +15,27 @@ import json
 import os
 import sys
 import traceback
-from typing import Any, Callable, Dict, NoReturn, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, NoReturn, Optional, Sequence, TypeVar
 
 import click
 
-from envcheck import __version__, api, atomic, capture, lockfile
-from envcheck.collect.models import damage_warnings
+# Only what the options and the error mapping need is imported here; each command imports what it runs, so that
+# `envcheck snapshot` never loads the comparison rules, reporters or golden cases (bench/snapshot_speed.py).
+from envcheck import __version__
+from envcheck.choices import EXPECTED_FORMATS, REMEDY_FORMATS
 from envcheck.errors import EnvcheckError
-from envcheck.evidence.interface import EvidenceError, Runner
-from envcheck.evidence.runners import request_for
-from envcheck.expected import FORMATS as EXPECTED_FORMATS
-from envcheck.findings import Report
-from envcheck.model import GoldenInfo, to_data
-from envcheck.policy import FAIL_ON, Policy, find_policy, load_policy
-from envcheck.report import FORMATS, MatrixPlace, reporter_for
+from envcheck.policy import FAIL_ON
 from envcheck.report.escape import printable
-from envcheck.restore import FORMATS as REMEDY_FORMATS
-from envcheck.rules.rulebook import BY_ID
-from envcheck.show import render_rules, render_text, summary
-from envcheck.targets import Target
+from envcheck.report.formats import FORMATS, MatrixPlace
 from envcheck.targets.factory import TargetSpec, make_target
 from envcheck.targets.factory import validate as validate_target
+
+if TYPE_CHECKING:
+    from envcheck.evidence.interface import Runner
+    from envcheck.findings import Report
+    from envcheck.model import GoldenInfo
+    from envcheck.policy import Policy
+    from envcheck.targets import Target
 
 EXIT_ERROR = 2
 EXIT_INTERNAL = 3
@@ -143,7 +143,11 @@ def target_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _target(options: Dict[str, Any]) -> Target:
-    return make_target(TargetSpec(**options))
+    from envcheck.targets.local import LocalTarget
+
+    target = make_target(TargetSpec(**options))
+    # this process is the command line's, and runs no other thread: the probe may fork workers in it
+    return LocalTarget(parallel=True) if type(target) is LocalTarget else target
 
 
 def numerics_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -227,10 +231,15 @@ def snapshot(
     """Write a lockfile-style fingerprint of this environment (or of the target given)."""
     if mlflow_model is not None:
         output, models = _mlflow_model(mlflow_model, models)
+    candidate = _target(target)
+    candidate.start(env)  # another interpreter's probe runs while the rest is imported
+    from envcheck import api, capture, lockfile
+    from envcheck.show import summary
+
     base = None if output == "-" else api.lockfile_folder(output)  # -o -: model paths stay as given
     golden_info = _golden_info(output, golden, target) if golden else None
     runner = _numerics_runner(numerics, pid_exec, target)
-    fp = capture.take(_target(target), models=models, extra_env=env, models_base=base, numerics=runner)
+    fp = capture.take(candidate, models=models, extra_env=env, models_base=base, numerics=runner)
     fp = dataclasses.replace(fp, golden=golden_info) if golden_info else fp
     if output == "-":
         click.echo(lockfile.dumps(fp), nl=False)
@@ -241,8 +250,11 @@ def snapshot(
         click.echo(f"wrote {printable(output)} ({fp.meta.digest[:19]})")
     for line in summary(fp):
         click.echo(f"  {line}", err=to_stderr)
-    for line in damage_warnings(fp.models):
-        click.echo(f"warning: {printable(line)}", err=True)
+    if fp.models:
+        from envcheck.collect.models import damage_warnings
+
+        for line in damage_warnings(fp.models):
+            click.echo(f"warning: {printable(line)}", err=True)
 
 
 def _mlflow_model(folder: str, models: Sequence[str]) -> tuple[str, Sequence[str]]:
@@ -260,6 +272,10 @@ def _mlflow_model(folder: str, models: Sequence[str]) -> tuple[str, Sequence[str
 @click.option("--ignore-digest", is_flag=True, help="Read a lockfile whose content no longer matches its digest.")
 def show(lock: str, fmt: str, ignore_digest: bool) -> None:
     """Print a lockfile for a person, or as JSON."""
+    from envcheck import lockfile
+    from envcheck.model import to_data
+    from envcheck.show import render_text
+
     fp = lockfile.read(lock, verify=not ignore_digest)
     if fmt == "json":
         data: Any = to_data(fp)
@@ -322,6 +338,9 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _load_policy(lock: str, policy_path: Optional[str], show_extra: bool) -> Policy:
     """``--policy``, else the policy beside the lockfile; ``--show-extra`` on top of either."""
+    from envcheck.policy import find_policy, load_policy
+    from envcheck.rules.rulebook import BY_ID
+
     pol = load_policy(policy_path, BY_ID) if policy_path else find_policy(lock, BY_ID)
     return dataclasses.replace(pol, show_extra=True) if show_extra else pol
 
@@ -337,6 +356,9 @@ def _matrix_place(fmt: str, output: Optional[str]) -> MatrixPlace:
 
 
 def _emit(report: Report, fmt: Optional[str], output: Optional[str]) -> None:
+    from envcheck import atomic
+    from envcheck.report import reporter_for
+
     fmt = fmt or _default_format()
     color = fmt == "text" and output in (None, "-") and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     text = reporter_for(fmt, color=color, matrix=_matrix_place(fmt, output)).render(report) + "\n"
@@ -415,6 +437,10 @@ def check(
     **target: Any,
 ) -> None:
     """Compare LOCK with this environment (or the target given): exit 1 on drift at or above --fail-on."""
+    from envcheck import api
+    from envcheck.evidence.interface import EvidenceError
+    from envcheck.evidence.runners import request_for
+
     evidence = None
     if do_import or load_model:
         spec = TargetSpec(**target)
@@ -456,6 +482,8 @@ def diff(
 ) -> None:
     """Compare two lockfiles: what changed from OLD (verified) to NEW. OLD may also be a requirements.txt,
     pylock.toml, uv.lock or MLflow model (--expected-format)."""
+    from envcheck import api
+
     report = api.diff(
         old,
         new,
@@ -517,6 +545,8 @@ def canary(
     """Send the golden cases LOCK binds to a running model server and compare its answers with the recorded
     outputs: exit 1 when one differs beyond its tolerance at or above --fail-on, 2 when the server cannot be
     asked (down, timed out, an HTTP error, an answer too large or not JSON: target lost)."""
+    from envcheck import api
+
     report = api.canary(
         lock,
         endpoint,
@@ -537,6 +567,8 @@ def canary(
 @click.argument("locks", nargs=-1, required=True, type=LOCK_PATH)
 def verify(locks: Sequence[str]) -> None:
     """Check that lockfiles are well-formed and unedited (their digest matches); for pre-commit and CI."""
+    from envcheck import lockfile
+
     for lock in locks:
         fp = lockfile.read(lock)
         click.echo(f"ok: {printable(lock)} ({len(fp.packages)} packages, {fp.meta.digest[:19]})")
@@ -546,6 +578,8 @@ def verify(locks: Sequence[str]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
 def rules(fmt: str) -> None:
     """List the rulebook: every rule, its risks, probability, impact and severity."""
+    from envcheck.show import render_rules
+
     click.echo(render_rules(fmt), nl=False)
 
 
@@ -632,6 +666,7 @@ def sidecar(
     """
     import re
 
+    from envcheck import api, lockfile
     from envcheck.compare import resolve_fail_on
     from envcheck.sidecar import Checker, Gate, State, parse_listen, serve
 
@@ -703,6 +738,7 @@ def sidecar(
 @click.option("--ignore-digest", is_flag=True, help="Read a lockfile whose content no longer matches its digest.")
 def export(lock: str, fmt: str, output: Optional[str], ignore_digest: bool) -> None:
     """Write LOCK as a CycloneDX SBOM or an in-toto Statement; the same lockfile always gives the same bytes."""
+    from envcheck import lockfile
     from envcheck.exporters import export as render
 
     exported = render(lockfile.read(lock, verify=not ignore_digest), fmt)
@@ -727,6 +763,7 @@ def remedy(lock: str, fmt: str, output: Optional[str], ignore_digest: bool, **ta
     """Write what restores the package set LOCK recorded on this environment (or the target given): every
     recorded package pinned at its recorded version. What a package manager cannot restore (Python, the OS, the
     CPU, the GPU driver) is listed in the comments at the top; so are refused entries, also warned about here."""
+    from envcheck import api
     from envcheck.restore import render
 
     plan = api.remedy_plan(lock, _target(target), ignore_digest=ignore_digest)
@@ -751,6 +788,8 @@ def remedy(lock: str, fmt: str, output: Optional[str], ignore_digest: bool, **ta
 def _write_document(text: str, output: Optional[str], warnings: Sequence[str]) -> Optional[str]:
     """Warn (stderr) about what was left out, then write ``text`` to ``output`` atomically, or to stdout for none
     or ``-``; returns the path written, None for stdout."""
+    from envcheck import atomic
+
     for note in warnings:
         click.echo(f"envcheck: warning: {printable(note)}", err=True)
     if output and output != "-":

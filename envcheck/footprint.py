@@ -13,17 +13,32 @@ for by name (a ``REQUESTED`` file), with their closures. Pure: data in, names ou
 from __future__ import annotations
 
 import re
-from typing import Container, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set
-
-from packaging.markers import Marker
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Container,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+)
 
 from envcheck.model import Fingerprint, Package
+from envcheck.probe import canonicalize_name
+
+if TYPE_CHECKING:
+    from packaging.markers import Marker
 
 #: The distribution whose footprint this is.
 TOOL = "envcheck"
 _EXTRA = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
+#: The name a requirement starts with, as packaging's grammar reads it (PEP 508): enough to tell, without parsing
+#: the requirement, that it cannot name a distribution of envcheck's footprint.
+_LEADING_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 
 
 def _holds(marker: Optional[Marker], markers: Mapping[str, str], extra: str) -> bool:
@@ -43,6 +58,8 @@ def requirement_names(
     """The canonical names ``package`` requires in this environment: its requirements whose markers hold, and
     those of each extra that looks installed (every requirement of that extra is, among ``installed``; all when
     ``installed`` is None). Unparsable requirements are skipped."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     base: List[str] = []
     extras: Dict[str, List[str]] = {}
     for text in package.requires:
@@ -64,7 +81,7 @@ def requirement_names(
     return list(dict.fromkeys(out))
 
 
-def _closure(roots: Iterable[str], graph: Mapping[str, Sequence[str]]) -> Set[str]:
+def _closure(roots: Iterable[str], edges: Callable[[str], Sequence[str]]) -> Set[str]:
     seen: Set[str] = set()
     todo = list(roots)
     while todo:
@@ -72,7 +89,7 @@ def _closure(roots: Iterable[str], graph: Mapping[str, Sequence[str]]) -> Set[st
         if name in seen:
             continue
         seen.add(name)
-        todo.extend(graph.get(name, ()))
+        todo.extend(edges(name))
     return seen
 
 
@@ -81,12 +98,28 @@ def tool_packages(packages: Sequence[Package], markers: Mapping[str, str], tool:
     by_name = {p.name: p for p in packages}
     if tool not in by_name:
         return frozenset()
-    graph: Dict[str, List[str]] = {
-        name: [r for r in requirement_names(p, markers, by_name) if r in by_name] for name, p in by_name.items()
-    }
-    ours = _closure([tool], graph)
+    graph: Dict[str, List[str]] = {}
+
+    def edges(name: str) -> List[str]:
+        if name not in graph:
+            graph[name] = [r for r in requirement_names(by_name[name], markers, by_name) if r in by_name]
+        return graph[name]
+
+    ours = _closure([tool], edges)
+    # Only edges into envcheck's closure can take a name out of it: a distribution none of whose requirements
+    # starts with such a name is not parsed at all (parsing every requirement of a large environment is most of
+    # a snapshot's time otherwise).
+    for name, p in by_name.items():
+        if name not in ours and not any(_may_name(text, ours) for text in p.requires):
+            graph[name] = []
     roots = [name for name, p in by_name.items() if name not in ours or (p.requested and name != tool)]
-    return frozenset(ours - _closure(roots, graph))
+    return frozenset(ours - _closure(roots, edges))
+
+
+def _may_name(requirement: str, names: Container[str]) -> bool:
+    """Whether ``requirement`` may name one of ``names`` (its leading name does); False only where it cannot."""
+    m = _LEADING_NAME.match(requirement)
+    return m is None or canonicalize_name(m.group(1)) in names
 
 
 def tool_names(fp: Fingerprint) -> FrozenSet[str]:

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 
-from packaging.utils import canonicalize_name
-
 from envcheck import tomlfile
 from envcheck.errors import EnvcheckError
+from envcheck.probe import canonicalize_name
 
 TOLERANCES = ("exact", "patch", "minor", "major")
 FAIL_ON = ("low", "medium", "high", "critical", "never")

@@ -43,6 +43,8 @@ LIMITS = {
     "header": (64 << 10, True),
     # libraries and interpreters scanned for version strings
     "binary": (512 << 20, False),
+    # an installed file hashed in chunks to verify it against its RECORD (envcheck.verify), never held whole
+    "hashed": (64 << 30, False),
 }
 #: Total bytes one tree may read (a torch image reads about 150 MB, most of it libraries scanned for strings).
 DEFAULT_BUDGET = 2 << 30
@@ -123,14 +125,34 @@ class Tree:
 
     def refuse(self, path: str, why: str) -> TreeError:
         """Record a refused read and return the error to raise."""
-        note = "{}: {}".format(path, why)
+        self._note("{}: {}".format(path, why))
+        return TreeError(errno.EPERM, why, path)
+
+    def _note(self, note: str) -> None:
         if note not in self._seen:
             self.refused_count += 1
             if len(self._seen) < 4096:
                 self._seen.add(note)
             if len(self.refused) < _KEPT_REFUSALS:
                 self.refused.append(note)
-        return TreeError(errno.EPERM, why, path)
+
+    def fresh_copy_state(self, budget: int) -> None:
+        """In a forked copy of this tree: start counting reads and refusals from nothing, within ``budget``."""
+        self.spent, self.budget, self.refused, self.refused_count, self._seen = 0, budget, [], 0, set()
+
+    def copy_state(self) -> "Tuple[int, List[str], List[str], int]":
+        """What a forked copy read and refused, for ``absorb`` in the original: (bytes, kept notes, every note
+        seen, count)."""
+        return self.spent, list(self.refused), sorted(self._seen), self.refused_count
+
+    def absorb(self, spent: int, refused: List[str], seen: List[str], count: int) -> None:
+        """Add what a forked copy of this tree read and refused (``copy_state``), as if read here."""
+        self.spent += spent
+        for note in refused:
+            self._note(note)
+        for note in seen:
+            self._note(note)
+        self.refused_count += max(0, count - len(seen))  # beyond what the copy kept word for word
 
     def refused_summary(self) -> str:
         """One line for ``sources``: how many reads were refused, and the first few."""

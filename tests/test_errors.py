@@ -11,7 +11,8 @@ from typing import Any, Dict, Optional
 import pytest
 from click.testing import CliRunner, Result
 
-from envcheck import api, capture, cli, lockfile
+import envcheck.compare as compare_module
+from envcheck import capture, cli, lockfile
 from envcheck.atomic import WriteError
 from envcheck.collect.models import ModelPathError
 from envcheck.errors import EnvcheckError
@@ -131,7 +132,7 @@ def test_an_internal_error_in_a_report_is_exit_3_not_drift(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise AttributeError("'NoneType' object has no attribute 'version'")
 
-    monkeypatch.setattr(api, "compare", broken)
+    monkeypatch.setattr(compare_module, "compare", broken)  # api.diff imports it when it runs
     result = run("diff", str(LOCK), str(LOCK), "-o", str(tmp_path / "r.txt"))
     assert result.exit_code == 3
     assert not (tmp_path / "r.txt").exists()

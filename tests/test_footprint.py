@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Sequence, Tuple
+from typing import Dict, FrozenSet, Sequence, Set, Tuple
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from packaging.utils import canonicalize_name as canonical
 
 from envcheck.compare import compare
 from envcheck.footprint import requirement_names, tool_names, tool_packages
@@ -199,3 +202,60 @@ def test_what_the_model_files_need_is_the_model_s_even_when_envcheck_pulled_it_i
     assert ("package.missing.critical", "scikit-learn") in found
     assert ("package.missing", "joblib") in found
     assert not {s for _, s in found} & tool - {"scikit-learn", "joblib"}
+
+
+def _reference_tool_packages(packages: Sequence[Package], markers: Dict[str, str]) -> FrozenSet[str]:
+    """The footprint as first written: every distribution's requirements parsed, the whole graph built."""
+    by_name = {p.name: p for p in packages}
+    if "envcheck" not in by_name:
+        return frozenset()
+    graph = {n: [r for r in requirement_names(p, markers, by_name) if r in by_name] for n, p in by_name.items()}
+
+    def closure(roots: Sequence[str]) -> Set[str]:
+        seen: Set[str] = set()
+        todo = list(roots)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(graph.get(name, ()))
+        return seen
+
+    ours = closure(["envcheck"])
+    roots = [n for n, p in by_name.items() if n not in ours or (p.requested and n != "envcheck")]
+    return frozenset(ours - closure(roots))
+
+
+_NAMES = ("envcheck", "click", "psutil", "packaging", "numpy", "torch", "Torch_Vision", "scipy", "tomli-w")
+_SUFFIXES = (
+    "",
+    ">=1",
+    "; python_version < '3.0'",
+    '; extra == "gpu"',
+    " @ https://x/y.whl",
+    "[cli]>=2",
+    " !! bad",
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_NAMES),
+            st.lists(st.tuples(st.sampled_from(_NAMES), st.sampled_from(_SUFFIXES)), max_size=5),
+            st.booleans(),
+        ),
+        max_size=9,
+    )
+)
+def test_footprint_parses_only_what_can_matter_and_agrees_with_the_whole_graph(
+    spec: Sequence[Tuple[str, Sequence[Tuple[str, str]], bool]],
+) -> None:
+    # tool_packages skips parsing the requirements that cannot name a distribution of envcheck's closure; on any
+    # graph (extras, markers, unparsable lines, names spelled otherwise, requested packages) it must give what
+    # the whole graph gives
+    packages = [
+        Package(name=canonical(name), version="1", requires=tuple(r + s for r, s in reqs), requested=requested)
+        for name, reqs, requested in spec
+    ]
+    assert tool_packages(packages, MARKERS) == _reference_tool_packages(packages, MARKERS)

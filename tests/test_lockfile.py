@@ -242,7 +242,8 @@ def test_a_folder_and_an_unreadable_file(tmp_path: Path) -> None:
         locked.chmod(0)
         _one_line_error(lambda: lockfile.read(locked), r"cannot read \(Permission denied\)")
         return
-    # Root reads any file: the CLI drops to nobody in a child (after its imports), in a folder nobody may enter.
+    # Root reads any file: the CLI drops to nobody in a child (after importing what `show` runs: it imports it
+    # when it runs, and nobody cannot read this machine's /root), in a folder nobody may enter.
     folder = Path(tempfile.mkdtemp(prefix="envcheck-eacces-"))
     try:
         folder.chmod(0o711)
@@ -252,6 +253,7 @@ def test_a_folder_and_an_unreadable_file(tmp_path: Path) -> None:
         code = (
             "import os, sys\n"
             "from envcheck.cli import main\n"
+            "import envcheck.lockfile, envcheck.show\n"
             "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
             "main(['show', sys.argv[1]])\n"
         )

@@ -10,13 +10,13 @@ toolkit (``CUDA_VERSION``) is an environment variable, judged by the rules from 
 from __future__ import annotations
 
 import re
-from typing import Iterable, List, Optional, Tuple
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING, Iterable, List, Optional, Tuple
 
 from envcheck.model import CudaComponent, Package, PackageBuild
+from envcheck.probe import canonicalize_name
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 #: NVIDIA redistributable wheels. The CUDA 12 era names end in ``-cu12`` (``-cu11`` before); from CUDA 13 the
 #: toolkit wheels drop the suffix (``nvidia-cuda-runtime``, ``nvidia-cublas``) while cuDNN and NCCL keep it.
@@ -93,6 +93,8 @@ def _jaxlib_cuda(pkg: Package) -> List[CudaComponent]:
 
 def _local_label(version: str) -> Optional[str]:
     """The part after ``+``, lower-cased, or None when there is none; invalid versions are split by hand."""
+    from packaging.version import InvalidVersion, Version  # only for a torch or jaxlib wheel: not at start
+
     try:
         return Version(version).local
     except InvalidVersion:
@@ -102,6 +104,9 @@ def _local_label(version: str) -> Optional[str]:
 
 def _pinned_version(line: str, names: Tuple[str, ...]) -> Optional[Version]:
     """The version of an exact ``==`` pin on one of ``names``, or None."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
     try:
         req = Requirement(line)
     except InvalidRequirement:

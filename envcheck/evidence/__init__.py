@@ -9,15 +9,33 @@ target's modules).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from envcheck.evidence.imports import ImportReport, ModuleResult, import_check
+from envcheck._lazy import lazy_names
 from envcheck.evidence.interface import ChildRun, EvidenceError, Network, Outcome, Runner, RunnerError
-from envcheck.evidence.loads import LoadReport, LoadResult, ModelFormat, load_check
-from envcheck.evidence.local import DEFAULT_MEMORY_LIMIT, LocalRunner
+
+# The checks and runners are imported when first named: a snapshot names Runner only.
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "ImportReport": "envcheck.evidence.imports",
+        "ModuleResult": "envcheck.evidence.imports",
+        "import_check": "envcheck.evidence.imports",
+        "LoadReport": "envcheck.evidence.loads",
+        "LoadResult": "envcheck.evidence.loads",
+        "ModelFormat": "envcheck.evidence.loads",
+        "load_check": "envcheck.evidence.loads",
+        "DEFAULT_MEMORY_LIMIT": "envcheck.evidence.local",
+        "LocalRunner": "envcheck.evidence.local",
+        "DockerRunner": "envcheck.evidence.docker",
+    },
+)
 
 if TYPE_CHECKING:
     from envcheck.evidence.docker import DockerRunner
+    from envcheck.evidence.imports import ImportReport, ModuleResult, import_check
+    from envcheck.evidence.loads import LoadReport, LoadResult, ModelFormat, load_check
+    from envcheck.evidence.local import DEFAULT_MEMORY_LIMIT, LocalRunner
 
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",
@@ -37,11 +55,3 @@ __all__ = [
     "import_check",
     "load_check",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "DockerRunner":
-        from envcheck.evidence.docker import DockerRunner
-
-        return DockerRunner
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from envcheck.choices import EXPECTED_FORMATS
 from envcheck.errors import EnvcheckError
 
 #: ``--expected-format`` values; ``auto`` detects the format from the content.
-FORMATS = ("auto", "envcheck", "requirements", "pylock", "uv", "mlflow")
+FORMATS = EXPECTED_FORMATS
 #: The largest requirements file, pylock.toml, uv.lock or MLflow file read: a big uv.lock is about 1 MiB.
 MAX_BYTES = 4 << 20
 

@@ -5,10 +5,32 @@ it, its format's version stamps, without unpickling, importing or running anythi
 modules found to the distributions that provide them.
 """
 
-from envcheck.modelfiles.bounded import ReadLimits
-from envcheck.modelfiles.detect import READERS, read_model_needs, read_stream, reader_for
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from envcheck._lazy import lazy_names
 from envcheck.modelfiles.interface import ModelFormat, ModelNeeds, ModelReadError, Reader, Sample, WrittenBy
-from envcheck.modelfiles.owners import STDLIB, ModuleOwners, module_owners
+
+# The format readers are imported when a model file is read: a snapshot without --model reads none.
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "ReadLimits": "envcheck.modelfiles.bounded",
+        "READERS": "envcheck.modelfiles.detect",
+        "read_model_needs": "envcheck.modelfiles.detect",
+        "read_stream": "envcheck.modelfiles.detect",
+        "reader_for": "envcheck.modelfiles.detect",
+        "STDLIB": "envcheck.modelfiles.owners",
+        "ModuleOwners": "envcheck.modelfiles.owners",
+        "module_owners": "envcheck.modelfiles.owners",
+    },
+)
+
+if TYPE_CHECKING:
+    from envcheck.modelfiles.bounded import ReadLimits
+    from envcheck.modelfiles.detect import READERS, read_model_needs, read_stream, reader_for
+    from envcheck.modelfiles.owners import STDLIB, ModuleOwners, module_owners
 
 __all__ = [
     "READERS",

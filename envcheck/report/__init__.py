@@ -6,31 +6,30 @@ Every reporter returns a ``str`` and never prints; ``reporter_for`` maps a ``--f
 
 from __future__ import annotations
 
-import enum
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from envcheck.report.github import GithubReporter
-from envcheck.report.html import HtmlReporter
+from envcheck._lazy import lazy_names
+from envcheck.report.formats import FORMATS, Format, MatrixPlace
 from envcheck.report.interface import Reporter, ReportError, UnknownFormatError
-from envcheck.report.json import JsonReporter
-from envcheck.report.junit import JunitReporter
-from envcheck.report.markdown import MarkdownReporter
-from envcheck.report.text import MatrixPlace, TextReporter
 
+#: The reporters, each imported when first named (a command renders one format, never all six).
+_WHERE = {
+    "GithubReporter": "envcheck.report.github",
+    "HtmlReporter": "envcheck.report.html",
+    "JsonReporter": "envcheck.report.json",
+    "JunitReporter": "envcheck.report.junit",
+    "MarkdownReporter": "envcheck.report.markdown",
+    "TextReporter": "envcheck.report.text",
+}
+__getattr__ = lazy_names(__name__, _WHERE)
 
-class Format(str, enum.Enum):
-    """The output formats, as ``--format`` spells them."""
-
-    TEXT = "text"
-    JSON = "json"
-    JUNIT = "junit"
-    GITHUB = "github"
-    MARKDOWN = "markdown"
-    HTML = "html"
-
-
-FORMATS = tuple(f.value for f in Format)
-"""``("text", "json", "junit", "github", "markdown", "html")``: the choices for the CLI."""
+if TYPE_CHECKING:
+    from envcheck.report.github import GithubReporter
+    from envcheck.report.html import HtmlReporter
+    from envcheck.report.json import JsonReporter
+    from envcheck.report.junit import JunitReporter
+    from envcheck.report.markdown import MarkdownReporter
+    from envcheck.report.text import TextReporter
 
 
 def _assert_never(value: NoReturn) -> NoReturn:
@@ -49,16 +48,28 @@ def reporter_for(name: str, *, color: bool = False, matrix: MatrixPlace = Matrix
     except ValueError:
         raise UnknownFormatError(f"unknown format {name!r} (one of {', '.join(FORMATS)})") from None
     if fmt is Format.TEXT:
+        from envcheck.report.text import TextReporter
+
         return TextReporter(color=color, matrix=matrix)
     if fmt is Format.JSON:
+        from envcheck.report.json import JsonReporter
+
         return JsonReporter()
     if fmt is Format.JUNIT:
+        from envcheck.report.junit import JunitReporter
+
         return JunitReporter()
     if fmt is Format.GITHUB:
+        from envcheck.report.github import GithubReporter
+
         return GithubReporter()
     if fmt is Format.MARKDOWN:
+        from envcheck.report.markdown import MarkdownReporter
+
         return MarkdownReporter()
     if fmt is Format.HTML:
+        from envcheck.report.html import HtmlReporter
+
         return HtmlReporter()
     _assert_never(fmt)
 

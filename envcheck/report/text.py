@@ -11,11 +11,11 @@ terminal or forge a line.
 
 from __future__ import annotations
 
-import enum
 from typing import List, Sequence
 
 from envcheck.findings import Finding, Report, Severity
 from envcheck.report.escape import printable
+from envcheck.report.formats import MatrixPlace
 from envcheck.report.interface import (
     SEVERITIES_DOWN,
     Reporter,
@@ -40,17 +40,6 @@ _COLOURS = {
 _BOLD = "\x1b[1m"
 _GREEN = "\x1b[32m"
 _HEADER = ("severity", "component", "subject", "risks", "score")
-
-
-class MatrixPlace(str, enum.Enum):
-    """Where the text report draws the risk matrix."""
-
-    BELOW = "below"
-    """A table of counts after the findings: what files, pipes and the golden files hold."""
-    ABOVE = "above"
-    """A compact grid of counts and band letters before the findings, read first at a terminal."""
-    NONE = "none"
-    """No matrix (``--no-matrix``)."""
 
 
 #: The band letters of the compact grid.

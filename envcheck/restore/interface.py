@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from envcheck.choices import REMEDY_FORMATS
 from envcheck.errors import EnvcheckError
 
 #: ``--format`` values of ``envcheck remedy``.
-FORMATS = ("requirements", "pylock")
+FORMATS = REMEDY_FORMATS
 
 #: Why a pin is there: the candidate lacks the package, has another version, or another build of it; or
 #: nothing drifted and the pin keeps the package where it is (a full pin set: ``envcheck.restore.plan``).

@@ -39,6 +39,11 @@ class Target(ABC):
     def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         """The probe's output for this target (the contract every producer fills); raises ``TargetError``."""
 
+    def start(self, extra_env: Sequence[str] = ()) -> None:  # noqa: B027 - a no-op unless a target has a child
+        """Begin the probe in the background where the target runs it in a process of its own (another
+        interpreter), so that the caller's own work overlaps it; ``probe`` with the same ``extra_env`` then takes
+        its answer. By default nothing: ``probe`` does all the work. Never raises."""
+
     @property
     def hardware_note(self) -> str:
         """Why hardware is not inspected, when ``shows_hardware`` is false."""

@@ -61,8 +61,11 @@ class LocalTarget(Target):
     kind = "local"
     in_process = True
 
-    def __init__(self, proc_root: str = "/proc") -> None:
+    def __init__(self, proc_root: str = "/proc", parallel: bool = False) -> None:
         self.proc_root = proc_root
+        #: Read distributions in forked workers (``probe.read_distributions``): only for a process that runs no
+        #: other thread, the command line's own; never inside a caller's process (the Python API, the sidecar).
+        self.parallel = parallel
 
     @property
     def name(self) -> str:
@@ -70,7 +73,7 @@ class LocalTarget(Target):
 
     def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         environ, where = launch_environ(self.proc_root)
-        data = probe.probe(extra_env=extra_env, environ=environ)
+        data = probe.probe(extra_env=extra_env, environ=environ, parallel=self.parallel)
         data["sources"]["env"]["detail"] = ENV_DETAIL.format(where)
         return data
 

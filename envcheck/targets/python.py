@@ -14,7 +14,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Dict, Hashable, List, Optional, Sequence, Set
+from typing import Dict, Hashable, List, Optional, Sequence, Set, Tuple
 
 from envcheck import _subprocess
 from envcheck.contract import ContractError, ProbeOutput, check_output
@@ -31,6 +31,25 @@ BOOTSTRAP = (
     "exec(compile(src, 'envcheck-probe', 'exec'), {'__name__': '__main__'})\n"
 )
 TOO_OLD_EXIT = 3
+#: Runs the probe from envcheck's own files, where they are files (an installed envcheck): each module is loaded
+#: by path under its own name (``envcheck.tree`` ...) with a bare ``envcheck`` package in front, so nothing else of
+#: envcheck runs and nothing is looked for on the target's sys.path; an interpreter of envcheck's own version
+#: reads the bytecode already cached beside them instead of compiling 2,600 lines at every probe. It writes no
+#: bytecode of its own. Same version check as ``BOOTSTRAP`` first.
+FILE_BOOTSTRAP = (
+    "import sys\n"
+    "if sys.version_info < (3, 8):\n"
+    "    sys.stderr.write('envcheck-too-old %d.%d\\n' % sys.version_info[:2]); sys.exit(3)\n"
+    "import importlib.util, types\n"
+    "sys.dont_write_bytecode = True\n"
+    "folder = sys.argv[1]; sys.argv = ['envcheck-probe'] + sys.argv[2:]\n"
+    "package = types.ModuleType('envcheck'); package.__path__ = []; sys.modules['envcheck'] = package\n"
+    "for name in ('tree', 'contract', 'probe'):\n"
+    "    spec = importlib.util.spec_from_file_location('envcheck.' + name, folder + '/' + name + '.py')\n"
+    "    module = importlib.util.module_from_spec(spec); sys.modules['envcheck.' + name] = module\n"
+    "    spec.loader.exec_module(module)\n"
+    "sys.exit(sys.modules['envcheck.probe'].main())\n"
+)
 
 
 #: The modules of the probe's source, in the order they are bundled: each imports only the ones before it.
@@ -56,6 +75,15 @@ def probe_source() -> str:
         text = package.joinpath(f"{module}.py").read_text(encoding="utf-8")
         parts.append(_strip_imports(module, text, defined))
     return _FUTURE + "\n" + "\n".join(parts)
+
+
+def _probe_folder() -> Optional[str]:
+    """The folder holding envcheck's probe modules as files, for ``FILE_BOOTSTRAP``; None where they are not files
+    (a zip) or the folder's name would not survive as an argument."""
+    folder = str(Path(__file__).resolve().parent.parent)
+    if "\x00" in folder or not all(os.path.isfile(os.path.join(folder, f"{m}.py")) for m in BUNDLE):
+        return None
+    return folder
 
 
 def _strip_imports(module: str, text: str, defined: Dict[str, Set[str]]) -> str:
@@ -119,25 +147,52 @@ class PythonTarget(Target):
         self.pythonpath = pythonpath
         #: The site folders of the interpreter as the last probe found them; None before one.
         self._sites: Optional[List[str]] = None
+        #: A probe ``start`` began, with the extra variables it was asked for.
+        self._started: Optional[Tuple[Tuple[str, ...], _subprocess.Started]] = None
 
     @property
     def name(self) -> str:
         return f"python:{self.executable}"
 
-    def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
-        exe = self.executable
-        if not os.path.exists(exe):
-            raise TargetError(f"--python {exe}: no such file")
-        if os.path.isdir(exe):
-            raise TargetError(f"--python {exe}: is a directory; give the interpreter (e.g. {exe}/bin/python)")
-        args = [exe, "-I", "-S", "-c", BOOTSTRAP]
+    def start(self, extra_env: Sequence[str] = ()) -> None:
+        """Start the probe now, so that it runs while the caller goes on (the command line imports what it needs
+        meanwhile); ``probe`` with the same ``extra_env`` takes its answer. Does nothing where the interpreter
+        cannot be started: ``probe`` then says why."""
+        if not os.path.isfile(self.executable):
+            return
+        args, source, _ = self._command(extra_env)
+        started = _subprocess.start(args, input=source, timeout=self.timeout)
+        self._started = None if started is None else (tuple(extra_env), started)
+
+    def _command(self, extra_env: Sequence[str]) -> Tuple[List[str], str, List[str]]:
+        """(arguments, stdin, the PYTHONPATH passed on) of the probe's run in the interpreter."""
+        folder = _probe_folder()
+        if folder is not None:
+            args, source = [self.executable, "-I", "-S", "-c", FILE_BOOTSTRAP, folder], ""
+        else:
+            args, source = [self.executable, "-I", "-S", "-c", BOOTSTRAP], probe_source()
         for name in extra_env:
             args += ["--env", name]
         pythonpath = self._pythonpath()
         if pythonpath:
             args += ["--pythonpath-json", base64.b64encode(json.dumps(pythonpath).encode("utf-8")).decode("ascii")]
+        return args, source, pythonpath
+
+    def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
+        exe = self.executable
+        started, self._started = self._started, None
+        if not os.path.exists(exe):
+            raise TargetError(f"--python {exe}: no such file")
+        if os.path.isdir(exe):
+            raise TargetError(f"--python {exe}: is a directory; give the interpreter (e.g. {exe}/bin/python)")
+        args, source, pythonpath = self._command(extra_env)
         try:
-            done = _subprocess.run(args, input=probe_source(), timeout=self.timeout)
+            if started is not None and started[0] == tuple(extra_env):
+                done = started[1].result()
+            else:
+                if started is not None:
+                    started[1].cancel()
+                done = _subprocess.run(args, input=source, timeout=self.timeout)
         except _subprocess.RunError as e:
             raise TargetError(f"--python {exe}: {e}") from e
         if done.returncode == TOO_OLD_EXIT and "envcheck-too-old" in done.stderr:
