@@ -1,4 +1,5 @@
-"""Comparison speed: two 2,000-package fingerprints, compared in-process, against the 50 ms budget.
+"""Comparison and lockfile speed: two 2,000-package fingerprints, compared in-process, read and written, against
+the budgets (compare 50 ms, load 150 ms).
 
 Builds both fingerprints in memory. Every section but ``packages`` is the real H200 serving lockfile
 (fixtures/h200-serving/envcheck.lock); the packages are synthetic but shaped like real ones: PEP 440 versions
@@ -13,9 +14,12 @@ Times, as the median of many runs after a warm-up:
 - ``compare(a, b, self_checks=False)``: what ``envcheck diff`` does; this is the budget (50 ms);
 - ``compare(a, b, self_checks=True)``: what ``envcheck check`` adds (unmet requirements, shadowed copies,
   unsupported wheels of ``b``), for information;
-- ``lockfile.loads`` of the 2,000-package lockfile, digest verified, for information.
+- load: ``lockfile.read`` of the 2,000-package lockfile from disk (bounded read, parse, conversion to the
+  model, digest verified); this is the second budget (150 ms);
+- ``lockfile.dumps`` of it (digest computed, TOML written), for information.
 
-Usage: ``python bench/compare_speed.py [--runs N] [--profile]``. Exits 1 when the comparison is over budget.
+Usage: ``python bench/compare_speed.py [--runs N] [--profile]``. Exits 1 when a budget is missed; ``--profile``
+(or a missed budget) prints where the time goes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import pstats
 import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, List, Tuple
@@ -41,6 +46,7 @@ from envcheck.model import DirectUrl, Fingerprint, Package  # noqa: E402
 
 BASE = ROOT / "fixtures" / "h200-serving" / "envcheck.lock"
 BUDGET_MS = 50.0
+LOAD_BUDGET_MS = 150.0
 PACKAGES = 2000
 CHANGED = 0.05
 
@@ -167,10 +173,20 @@ def median_ms(fn: Callable[[], object], runs: int, warmup: int = 5) -> Tuple[flo
     return statistics.median(times), min(times)
 
 
+def _profile(label: str, fn: Callable[[], object], runs: int) -> None:
+    print(f"\nprofile, {label}, {runs} runs:")
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(runs):
+        fn()
+    prof.disable()
+    pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(12)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=51, help="timed runs per measurement (default 51)")
-    parser.add_argument("--profile", action="store_true", help="print where compare() spends its time")
+    parser.add_argument("--profile", action="store_true", help="print where compare, load and dumps spend time")
     args = parser.parse_args()
 
     a, b = fingerprints()
@@ -181,32 +197,44 @@ def main() -> int:
         1 for p in a.packages if b.package(p.name) is None
     )
 
-    diff_ms, diff_min = median_ms(lambda: compare(a, b, self_checks=False), args.runs)
-    check_ms, check_min = median_ms(lambda: compare(a, b, self_checks=True), max(5, args.runs // 5))
-    parse_ms, parse_min = median_ms(lambda: lockfile.loads(text), max(5, args.runs // 5), warmup=2)
+    with tempfile.TemporaryDirectory(prefix="envcheck-bench-") as folder:
+        path = Path(folder) / "envcheck.lock"
+        path.write_text(text, encoding="utf-8")
+        assert lockfile.read(path) == a
 
-    print(f"fingerprints: {len(a.packages)} and {len(b.packages)} packages, {changed} differ")
-    print(f"lockfile: {len(text) / 1024:.0f} KiB")
-    print(f"findings: diff {len(diff_report.findings)}, check {len(check_report.findings)}")
-    print(f"compare(a, b, self_checks=False)  median {diff_ms:7.1f} ms  (min {diff_min:.1f})  [budget]")
-    print(f"compare(a, b, self_checks=True)   median {check_ms:7.1f} ms  (min {check_min:.1f})")
-    print(f"lockfile.loads (2,000 packages)   median {parse_ms:7.1f} ms  (min {parse_min:.1f})")
-    ok = diff_ms <= BUDGET_MS
-    verdict = "PASS" if ok else "FAIL"
-    print(f"{verdict}: comparison {diff_ms:.1f} ms against a budget of {BUDGET_MS:.0f} ms")
-    if check_ms > BUDGET_MS:
-        print(f"note: with self-checks {check_ms:.1f} ms, over {BUDGET_MS:.0f} ms (not part of the budget)")
+        def load() -> object:
+            return lockfile.read(path)
 
-    if args.profile or not ok:
-        for label, self_checks in (("self_checks=False", False), ("self_checks=True", True)):
-            print(f"\nprofile, compare({label}), 10 runs:")
-            prof = cProfile.Profile()
-            prof.enable()
-            for _ in range(10):
-                compare(a, b, self_checks=self_checks)
-            prof.disable()
-            pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(12)
-    return 0 if ok else 1
+        diff_ms, diff_min = median_ms(lambda: compare(a, b, self_checks=False), args.runs)
+        check_ms, check_min = median_ms(lambda: compare(a, b, self_checks=True), max(5, args.runs // 5))
+        load_ms, load_min = median_ms(load, max(5, args.runs // 2), warmup=2)
+        dumps_ms, dumps_min = median_ms(lambda: lockfile.dumps(a), max(5, args.runs // 2), warmup=2)
+
+        print(f"fingerprints: {len(a.packages)} and {len(b.packages)} packages, {changed} differ")
+        print(f"lockfile: {len(text) / 1024:.0f} KiB")
+        print(f"findings: diff {len(diff_report.findings)}, check {len(check_report.findings)}")
+        print(f"compare(a, b, self_checks=False)  median {diff_ms:7.1f} ms  (min {diff_min:.1f})  [budget 50 ms]")
+        print(f"compare(a, b, self_checks=True)   median {check_ms:7.1f} ms  (min {check_min:.1f})")
+        print(f"load: lockfile.read (2,000 pkgs)  median {load_ms:7.1f} ms  (min {load_min:.1f})  [budget 150 ms]")
+        print(f"lockfile.dumps (2,000 packages)   median {dumps_ms:7.1f} ms  (min {dumps_min:.1f})")
+        ok_compare = diff_ms <= BUDGET_MS
+        ok_load = load_ms <= LOAD_BUDGET_MS
+        for name, ms, budget, ok in (
+            ("comparison", diff_ms, BUDGET_MS, ok_compare),
+            ("load", load_ms, LOAD_BUDGET_MS, ok_load),
+        ):
+            print(f"{'PASS' if ok else 'FAIL'}: {name} {ms:.1f} ms against a budget of {budget:.0f} ms")
+        if check_ms > BUDGET_MS:
+            print(f"note: with self-checks {check_ms:.1f} ms, over {BUDGET_MS:.0f} ms (not part of the budget)")
+
+        if args.profile or not ok_compare:
+            _profile("compare(self_checks=False)", lambda: compare(a, b, self_checks=False), 10)
+            _profile("compare(self_checks=True)", lambda: compare(a, b, self_checks=True), 10)
+        if args.profile or not ok_load:
+            _profile("lockfile.read", load, 10)
+        if args.profile:
+            _profile("lockfile.dumps", lambda: lockfile.dumps(a), 10)
+    return 0 if ok_compare and ok_load else 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import dataclasses
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from envcheck.findings import Finding
-from envcheck.footprint import requirement_names
+from envcheck.footprint import required_among
 from envcheck.model import Fingerprint
 from envcheck.rules.interface import Change
 
@@ -67,14 +67,19 @@ _MOVED = ("package.version.", "package.missing", "model.writer.")
 _DRAGGED = ("package.missing", "package.missing.critical", "package.version.")
 
 
-def _requirers(fp: Fingerprint) -> Dict[str, Set[str]]:
-    """Package -> the packages of ``fp`` that require it (markers evaluated for ``fp``'s Python)."""
+def _requirers(fp: Fingerprint, among: Set[str]) -> Dict[str, Set[str]]:
+    """Package of ``among`` -> the packages of ``fp`` that require it (markers evaluated for ``fp``'s Python)."""
     names = {p.name for p in fp.packages}
     out: Dict[str, Set[str]] = {}
     for pkg in fp.packages:
-        for name in requirement_names(pkg, fp.python.markers, names):
+        for name in required_among(pkg, fp.python.markers, names, among):
             out.setdefault(name, set()).add(pkg.name)
     return out
+
+
+def _only_a_dependency(fp: Fingerprint, name: str) -> bool:
+    pkg = fp.package(name)
+    return pkg is not None and not pkg.requested
 
 
 def dragged(expected: Fingerprint, actual: Fingerprint, findings: Sequence[Finding]) -> Dict[str, str]:
@@ -89,12 +94,13 @@ def dragged(expected: Fingerprint, actual: Fingerprint, findings: Sequence[Findi
             moved[f.subject] = f.id
     if not moved:
         return {}
-    then, now = _requirers(expected), _requirers(actual)
+    candidates = [f for f in findings if _follows(f.id, _DRAGGED) and _only_a_dependency(expected, f.subject)]
+    if not candidates:
+        return {}
+    among = {f.subject for f in candidates}
+    then, now = _requirers(expected, among), _requirers(actual, among)
     by_whom: Dict[str, str] = {}
-    for f in findings:
-        pkg = expected.package(f.subject)
-        if not _follows(f.id, _DRAGGED) or pkg is None or pkg.requested:
-            continue
+    for f in candidates:
         by = then.get(f.subject, set()) - {f.subject}
         if by and all(name in moved for name in by) and not (by & now.get(f.subject, set())):
             by_whom[f.subject] = sorted(by)[0]

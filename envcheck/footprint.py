@@ -12,6 +12,7 @@ for by name (a ``REQUESTED`` file), with their closures. Pure: data in, names ou
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import (
     TYPE_CHECKING,
@@ -106,14 +107,32 @@ def tool_packages(packages: Sequence[Package], markers: Mapping[str, str], tool:
         return graph[name]
 
     ours = _closure([tool], edges)
-    # Only edges into envcheck's closure can take a name out of it: a distribution none of whose requirements
-    # starts with such a name is not parsed at all (parsing every requirement of a large environment is most of
-    # a snapshot's time otherwise).
+    # Outside envcheck's closure only the edges into it matter (every other distribution is a root anyway), so a
+    # distribution's requirements are parsed only where they may name one of ours (parsing every requirement of
+    # a large environment is most of the time otherwise); one that may name ours under an extra is read whole,
+    # since whether an extra counts depends on all of its requirements.
     for name, p in by_name.items():
-        if name not in ours and not any(_may_name(text, ours) for text in p.requires):
-            graph[name] = []
+        if name not in ours:
+            graph[name] = required_among(p, markers, by_name, ours)
     roots = [name for name, p in by_name.items() if name not in ours or (p.requested and name != tool)]
     return frozenset(ours - _closure(roots, edges))
+
+
+def required_among(
+    package: Package, markers: Mapping[str, str], installed: Container[str], among: Container[str]
+) -> List[str]:
+    """The names among ``among`` that ``package`` requires: ``requirement_names`` kept to them, parsing only the
+    requirements that may name one of them (most of a package's requirements name something else). One that
+    may, under an extra, has the package read whole: whether an extra counts depends on all of its
+    requirements."""
+    relevant = [text for text in package.requires if _may_name(text, among)]
+    if not relevant:
+        return []
+    if any("extra" in text for text in relevant):
+        named = requirement_names(package, markers, installed)
+    else:
+        named = requirement_names(dataclasses.replace(package, requires=tuple(relevant)), markers, installed)
+    return [name for name in named if name in among]
 
 
 def _may_name(requirement: str, names: Container[str]) -> bool:

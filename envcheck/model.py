@@ -8,11 +8,9 @@ tampered or hand-edited lockfile fails with the key that is wrong rather than wi
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar
 
 from envcheck.errors import EnvcheckError
 
@@ -418,6 +416,31 @@ class Fingerprint:
 
 T = TypeVar("T")
 
+#: A field without a default (``_defaults``).
+_REQUIRED: Any = object()
+#: Per dataclass: (field name, default) in field order; a factory's default is made once, here.
+_DEFAULTS: Dict[type, Tuple[Tuple[str, Any], ...]] = {}
+#: Values ``to_data`` returns as they are.
+_PLAIN = frozenset((str, int, bool, float))
+
+
+def _defaults(cls: type) -> Optional[Tuple[Tuple[str, Any], ...]]:
+    """The field table of a dataclass type, None for any other type (a dataclass *class* included)."""
+    table = _DEFAULTS.get(cls)
+    if table is None and dataclasses.is_dataclass(cls):
+        table = _DEFAULTS[cls] = tuple(
+            (
+                f.name,
+                f.default
+                if f.default is not dataclasses.MISSING
+                else f.default_factory()
+                if f.default_factory is not dataclasses.MISSING
+                else _REQUIRED,
+            )
+            for f in dataclasses.fields(cls)
+        )
+    return table
+
 
 def to_data(obj: Any, *, omit_defaults: bool = False, compact_lists: bool = False) -> Any:
     """Turn a dataclass tree into dicts, lists, str, int and bool.
@@ -426,36 +449,36 @@ def to_data(obj: Any, *, omit_defaults: bool = False, compact_lists: bool = Fals
     out too; with ``compact_lists`` only the items of lists are written so, which keeps a lockfile of hundreds of
     packages short while its singular sections show every field. ``from_data`` restores what was left out.
     """
-    kw = {"omit_defaults": omit_defaults, "compact_lists": compact_lists}
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    return _to_data(obj, omit_defaults, compact_lists)
+
+
+def _to_data(obj: Any, omit: bool, compact: bool) -> Any:
+    cls = type(obj)
+    if cls in _PLAIN:
+        return obj
+    table = _defaults(cls)
+    if table is not None:
         out: Dict[str, Any] = {}
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if value is None:
+        for name, default in table:
+            value = getattr(obj, name)
+            if value is None or (omit and default is not _REQUIRED and value == default):
                 continue
-            if omit_defaults and _is_default(f, value):
-                continue
-            out[f.name] = to_data(value, **kw)
+            out[name] = value if type(value) in _PLAIN else _to_data(value, omit, compact)
         return out
     if isinstance(obj, tuple):
-        item_kw = {"omit_defaults": omit_defaults or compact_lists, "compact_lists": compact_lists}
-        return [to_data(v, **item_kw) for v in obj]
+        omit = omit or compact
+        return [v if type(v) in _PLAIN else _to_data(v, omit, compact) for v in obj]
     if isinstance(obj, dict):
-        return {k: to_data(obj[k], **kw) for k in sorted(obj)}
+        return {k: _to_data(obj[k], omit, compact) for k in sorted(obj)}
     return obj
-
-
-def _is_default(f: dataclasses.Field[Any], value: Any) -> bool:
-    if f.default is not dataclasses.MISSING:
-        return bool(value == f.default)
-    if f.default_factory is not dataclasses.MISSING:
-        return bool(value == f.default_factory())
-    return False
 
 
 def from_data(cls: type[T], data: Any, where: str = "") -> T:
     """Build ``cls`` from plain data, refusing unknown keys, missing required keys and wrong types."""
-    return typing.cast(T, _convert(cls, data, where or cls.__name__))
+    try:
+        return typing.cast(T, _plan(cls)(data))
+    except _Unchecked:  # the checked conversion says what is wrong (or takes what the quick one did not)
+        return typing.cast(T, _convert(cls, data, where or cls.__name__))
 
 
 # Per dataclass: (field name, type, required) in field order. Computed once: get_type_hints is slow.
@@ -515,16 +538,140 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
     raise TypeError(f"unsupported type {tp!r} at {where}")  # a bug in the model, not bad input
 
 
+# --- the quick conversion: a plan per type, made once; anything unexpected goes to ``_convert`` ------------------
+
+
+class _Unchecked(Exception):
+    """Data the quick conversion does not take as it is: ``_convert`` decides, and words the error."""
+
+
+_Plan = Callable[[Any], Any]
+_PLANS: Dict[Any, _Plan] = {}
+
+
+def _plan(tp: Any) -> _Plan:
+    plan = _PLANS.get(tp)
+    if plan is None:
+        plan = _PLANS[tp] = _make_plan(tp)
+    return plan
+
+
+def _make_plan(tp: Any) -> _Plan:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union:
+        (inner,) = [a for a in args if a is not type(None)]
+        return _optional_plan(_plan(inner))
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _dataclass_plan(tp)
+    if origin is tuple:
+        return _tuple_plan(args[0])
+    if origin in (dict, Dict):
+        return _dict_plan(args[1])
+    if tp in (str, int, bool):
+        return _scalar_plan(tp)
+    return _unchecked
+
+
+def _unchecked(data: Any) -> Any:
+    raise _Unchecked
+
+
+def _scalar_plan(tp: type) -> _Plan:
+    def convert(data: Any) -> Any:
+        if type(data) is not tp:  # bool is not int here; an int subclass goes the checked way
+            raise _Unchecked
+        return data
+
+    return convert
+
+
+def _optional_plan(inner: _Plan) -> _Plan:
+    return lambda data: None if data is None else inner(data)
+
+
+def _dataclass_plan(cls: type) -> _Plan:
+    # Made whole before it is registered (the model holds no type inside itself), so that a thread that finds it
+    # in _PLANS never finds it half made.
+    steps = tuple(
+        (name, hint if hint in (str, int, bool) else None, _plan(hint), required)
+        for name, hint, required in _fields(cls)
+    )
+
+    def convert(data: Any) -> Any:
+        if type(data) is not dict:
+            raise _Unchecked
+        kwargs = {}
+        for name, scalar, plan, required in steps:
+            if name in data:
+                value = data[name]
+                if scalar is None:
+                    kwargs[name] = plan(value)
+                elif type(value) is scalar:
+                    kwargs[name] = value
+                else:
+                    raise _Unchecked
+            elif required:
+                raise _Unchecked
+        if len(kwargs) != len(data):
+            raise _Unchecked
+        return cls(**kwargs)
+
+    return convert
+
+
+def _tuple_plan(item: Any) -> _Plan:
+    if item in (str, int, bool):
+
+        def scalars(data: Any) -> Any:
+            if type(data) is not list and type(data) is not tuple:
+                raise _Unchecked
+            for value in data:
+                if type(value) is not item:
+                    raise _Unchecked
+            return tuple(data)
+
+        return scalars
+    plan = _plan(item)
+
+    def convert(data: Any) -> Any:
+        if type(data) is not list and type(data) is not tuple:
+            raise _Unchecked
+        return tuple(map(plan, data))
+
+    return convert
+
+
+def _dict_plan(value_type: Any) -> _Plan:
+    plan = _plan(value_type)
+
+    def convert(data: Any) -> Any:
+        if type(data) is not dict:
+            raise _Unchecked
+        out = {}
+        for key, value in data.items():
+            if type(key) is not str:
+                raise _Unchecked
+            out[key] = plan(value)
+        return out
+
+    return convert
+
+
 # --- digest -----------------------------------------------------------------------------------------------------
 
 
 def canonical_bytes(fp: Fingerprint) -> bytes:
     """The canonical form the digest covers: everything but the digest itself, as sorted compact JSON."""
+    import json  # here, not at import: most commands that import the model never digest one
+
     data = to_data(dataclasses.replace(fp, meta=dataclasses.replace(fp.meta, digest="")), omit_defaults=True)
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def compute_digest(fp: Fingerprint) -> str:
+    import hashlib
+
     return "sha256:" + hashlib.sha256(canonical_bytes(fp)).hexdigest()
 
 

@@ -10,15 +10,20 @@ A lockfile or policy may come from anyone (a pull request, an artifact), so read
 
 Every failure is a ``TomlFileError`` whose message is one line naming the file; callers re-raise it as their own
 error (``LockfileError``, ``PolicyError``).
+
+Text in the shape envcheck's own writer gives (a lockfile) is read line by line without the full parser, about
+four times faster; anything else, and anything the full parser would refuse, is read by the full parser, so the
+result is the full parser's either way (``_parse_subset``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Match, Optional, Set, Tuple, Union
 
 from envcheck.errors import EnvcheckError
 
@@ -89,8 +94,10 @@ def parse(text: str, *, name: str, limit: int) -> Dict[str, Any]:
     """Parse TOML text of at most ``limit`` characters, refusing deep nesting and integers beyond 64 bits."""
     if len(text) > limit:
         raise TomlFileError(f"{name}: too large (at most {_size(limit)})")
+    data = _parse_subset(text)
     try:
-        data: Dict[str, Any] = tomllib.loads(text)
+        if data is None:
+            data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise TomlFileError(f"{name}: not valid TOML ({e})") from e
     except RecursionError as e:
@@ -99,6 +106,208 @@ def parse(text: str, *, name: str, limit: int) -> Dict[str, Any]:
         raise TomlFileError(f"{name}: not valid TOML (an integer too long to read)") from e
     check_bounds(data, name)
     return data
+
+
+# --- the writer's subset, read without the full parser -----------------------------------------------------------
+#
+# A lockfile is tens of thousands of lines that ``tomli_w`` wrote in one fixed shape; the full parser (pure Python
+# before 3.11 and in ``tomllib``) spends most of a load on them. ``_parse_subset`` reads exactly that shape:
+# comment and blank lines, ``[a.b]`` and ``[[a.b]]`` headers, ``key = value`` lines, and arrays written one item a
+# line. A value it does not read itself (an inline table, a float, a ``\u`` escape) is handed, alone, to the full
+# parser. On anything else, or on anything the full parser would refuse (a key or table defined twice, a table
+# reopened), it returns None and ``parse`` reads the whole text with the full parser: the result is always the
+# full parser's, never a different value.
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
+#: A basic string without escapes, and one with only the one-character escapes ``tomli_w`` writes.
+_PLAIN_STR = re.compile(r'"[^"\\\x00-\x08\x0a-\x1f\x7f]*"\Z')
+_ESCAPED_STR = re.compile(r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\["\\bfnrt])*"\Z')
+_ESCAPE = re.compile(r'\\(["\\bfnrt])')
+_ESCAPES = {'"': '"', "\\": "\\", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+#: A decimal integer short enough for ``int()`` at once (the 64-bit bound is checked afterwards, as always).
+_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,18})\Z")
+_COMMENT = re.compile(r"#[^\x00-\x08\x0a-\x1f\x7f]*\Z")
+_HEADER_KEY = re.compile(r'([A-Za-z0-9_-]+|"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\["\\bfnrt])*")(\.|\Z)')
+
+
+def _unescape(m: Match[str]) -> str:
+    return _ESCAPES[m.group(1)]
+
+
+class _NotSubset(Exception):
+    """The text is outside the subset, or the full parser would refuse it: read it with the full parser."""
+
+
+#: Values a document may hand to the full parser one by one (about 20 µs each) before the whole text goes to it
+#: instead: a writer's lockfile has a few dozen (short list items written as inline tables); a hostile one of
+#: a million floats must not cost more than the full parser would.
+MAX_DELEGATED = 1024
+
+
+class _Budget:
+    """How many more values may go to the full parser alone."""
+
+    def __init__(self) -> None:
+        self.left = MAX_DELEGATED
+
+    def parse(self, text: str) -> Any:
+        """``v = ...`` as the full parser reads it, or ``_NotSubset``."""
+        self.left -= 1
+        if self.left < 0:
+            raise _NotSubset
+        try:
+            return tomllib.loads(text)["v"]
+        except (tomllib.TOMLDecodeError, RecursionError, ValueError) as e:
+            raise _NotSubset from e
+
+
+def _key(text: str) -> str:
+    if _BARE_KEY.match(text):
+        return text
+    if _ESCAPED_STR.match(text):
+        return _ESCAPE.sub(_unescape, text[1:-1])
+    raise _NotSubset
+
+
+def _value(text: str, budget: _Budget) -> Any:
+    """One value as the full parser reads it: the common scalars here, anything else through the full parser."""
+    if _PLAIN_STR.match(text):
+        return text[1:-1]
+    if _ESCAPED_STR.match(text):
+        return _ESCAPE.sub(_unescape, text[1:-1])
+    if _INT.match(text):
+        return int(text)
+    if text == "true":
+        return True
+    if text == "false":
+        return False
+    if text == "[]":
+        return []
+    return budget.parse("v = " + text)  # one line "v = X" defines the one key v, or fails
+
+
+def _item(line: str, budget: _Budget) -> Any:
+    """One array item written on its own line, ``    VALUE,``."""
+    text = line[4:-1]
+    if _PLAIN_STR.match(text):
+        return text[1:-1]
+    if _ESCAPED_STR.match(text):
+        return _ESCAPE.sub(_unescape, text[1:-1])
+    if _INT.match(text):
+        return int(text)
+    # Anything else is read in a two-item array, so that a comma inside a comment or a second item on the line
+    # cannot pass: the item must be followed by exactly this line's comma.
+    parsed = budget.parse("v = [" + line + " 0]")
+    if len(parsed) != 2 or type(parsed[1]) is not int or parsed[1] != 0:
+        raise _NotSubset
+    return parsed[0]
+
+
+def _header_keys(text: str) -> List[str]:
+    keys: List[str] = []
+    pos = 0
+    while True:
+        m = _HEADER_KEY.match(text, pos)
+        if m is None:
+            raise _NotSubset
+        keys.append(_key(m.group(1)))
+        if len(keys) > MAX_DEPTH:  # the full parser's own limits decide how such a document fails
+            raise _NotSubset
+        if not m.group(2):
+            if m.end() != len(text):
+                raise _NotSubset
+            return keys
+        pos = m.end()
+
+
+def _parse_subset(text: str) -> Optional[Dict[str, Any]]:
+    """``text`` read as the full parser reads it, or None when it is not in the writer's subset."""
+    if "\r" in text:
+        return None
+    try:
+        return _read_lines(text.split("\n"))
+    except _NotSubset:
+        return None
+
+
+def _read_lines(lines: List[str]) -> Dict[str, Any]:
+    root: Dict[str, Any] = {}
+    #: Tables opened by a header (explicitly or as a parent): only these take more headers below them. Ids, since
+    #: every table stays alive in ``root`` while this runs.
+    opened = {id(root)}
+    #: Arrays created by ``[[...]]`` headers: only these take more items.
+    arrays_of_tables: Set[int] = set()
+    table = root
+    array: Optional[List[Any]] = None
+    budget = _Budget()
+    for line in lines:
+        if array is not None:
+            if line == "]":
+                array = None
+            elif line.startswith("    ") and line.endswith(","):
+                array.append(_item(line, budget))
+            else:
+                raise _NotSubset
+            continue
+        if not line:
+            continue
+        first = line[0]
+        if first == "#":
+            if not _COMMENT.match(line):
+                raise _NotSubset
+            continue
+        if first == "[":
+            aot = line.startswith("[[")
+            if aot:
+                if not line.endswith("]]"):
+                    raise _NotSubset
+                keys = _header_keys(line[2:-2])
+            else:
+                if not line.endswith("]"):
+                    raise _NotSubset
+                keys = _header_keys(line[1:-1])
+            parent = root
+            for key in keys[:-1]:
+                child = parent.get(key)
+                if child is None:
+                    child = parent[key] = {}
+                    opened.add(id(child))
+                elif type(child) is list and id(child) in arrays_of_tables:
+                    child = child[-1]
+                elif type(child) is not dict or id(child) not in opened:
+                    raise _NotSubset
+                parent = child
+            last = keys[-1]
+            table = {}
+            opened.add(id(table))
+            if aot:
+                existing = parent.get(last)
+                if existing is None:
+                    new: List[Any] = [table]
+                    arrays_of_tables.add(id(new))
+                    parent[last] = new
+                elif type(existing) is list and id(existing) in arrays_of_tables:
+                    existing.append(table)
+                else:
+                    raise _NotSubset
+            elif last in parent:  # redefined, or defined after a table below it (valid TOML, not the writer's)
+                raise _NotSubset
+            else:
+                parent[last] = table
+            continue
+        key_text, sep, value_text = line.partition(" = ")
+        if not sep:
+            raise _NotSubset
+        key = _key(key_text)
+        if key in table:
+            raise _NotSubset
+        if value_text == "[":
+            array = table[key] = []
+        else:
+            table[key] = _value(value_text, budget)
+    if array is not None:
+        raise _NotSubset
+    return root
 
 
 #: Where a value sits: (key or index, where its parent sits); rendered only for a message.

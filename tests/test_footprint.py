@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name as canonical
 
 from envcheck.compare import compare
-from envcheck.footprint import requirement_names, tool_names, tool_packages
+from envcheck.footprint import required_among, requirement_names, tool_names, tool_packages
 from envcheck.model import Fingerprint, Package, PythonInfo, Source
 
 MARKERS = {
@@ -259,3 +259,18 @@ def test_footprint_parses_only_what_can_matter_and_agrees_with_the_whole_graph(
         for name, reqs, requested in spec
     ]
     assert tool_packages(packages, MARKERS) == _reference_tool_packages(packages, MARKERS)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(_NAMES), st.sampled_from(_SUFFIXES)), max_size=8),
+    st.sets(st.sampled_from([canonical(n) for n in _NAMES])),
+    st.sets(st.sampled_from([canonical(n) for n in _NAMES])),
+)
+def test_required_among_is_requirement_names_kept_to_those_names(
+    requires: Sequence[Tuple[str, str]], installed: Set[str], among: Set[str]
+) -> None:
+    # parsing only the requirements that may name one of ``among`` (or the whole package under an extra) gives
+    # what parsing all of them and keeping those names gives
+    pkg = Package(name="p", version="1", requires=tuple(r + s for r, s in requires))
+    whole = [n for n in requirement_names(pkg, MARKERS, installed) if n in among]
+    assert sorted(required_among(pkg, MARKERS, installed, among)) == sorted(whole)
