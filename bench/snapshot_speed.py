@@ -33,7 +33,7 @@ import tempfile
 import time
 import venv
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST_INFO = ROOT / "fixtures" / "h200-serving" / "dist-info.tgz"
@@ -44,11 +44,14 @@ PADDING = 12
 BENCH_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def build_env(where: Path, install_envcheck: bool = False) -> Path:
+def build_env(where: Path, install_envcheck: bool = False, wheels: Sequence[str] = ()) -> Path:
+    """The bench environment; ``wheels``: real distributions installed first from the configured index (their
+    files present, as ``--files`` hashes them), the fixture's dist-info folders of the same names then skipped."""
     venv.EnvBuilder(with_pip=True).create(where)
     python = where / "bin" / "python"
-    if install_envcheck:  # its own requirements too, before the fixture's dist-info folders (same names skipped)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT)], check=True, env=BENCH_ENV)
+    first = [str(ROOT)] if install_envcheck else []
+    if first or wheels:  # before the fixture's dist-info folders (same names skipped)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *first, *wheels], check=True, env=BENCH_ENV)
     site = Path(
         subprocess.run(
             [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

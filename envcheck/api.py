@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from envcheck.policy import Policy
     from envcheck.restore import Plan as RemedyPlan
     from envcheck.targets.interface import Target
+    from envcheck.verify.hashing import HashCache
 
 PathLike = Union[str, Path]
 
@@ -145,6 +146,7 @@ def check(
     evidence: Optional[EvidenceRequest] = None,
     numerics: Union[bool, Runner] = False,
     expected_format: str = "auto",
+    files: bool = False,
 ) -> Report:
     """Compare a lockfile with a live environment (default: this interpreter), self-checks included.
 
@@ -163,11 +165,15 @@ def check(
     that comes out bitwise equal marks the guesses about BLAS, threads, CPU and numpy/scipy/torch versions
     observed equivalent. Without a battery in the lockfile there is nothing to compare: ``LockfileError``.
 
+    ``files`` (opt-in) hashes every file the candidate's distributions' RECORDs list and compares
+    (``envcheck.verify``): modified, missing and unexpected files are ``package.files.modified`` findings.
+
     Model files recorded in the lockfile are hashed again at the same paths unless ``models`` names others.
     Raises ``LockfileError``, ``PolicyError``, ``TargetError`` or ``ModelPathError``.
     """
     from envcheck.compare import compare, resolve_fail_on
     from envcheck.evidence.request import describe, gather
+    from envcheck.observed import Observed
 
     side = _side(lock, not ignore_digest, expected_format)
     lock = side.path or lock  # an MLflow folder's envcheck.lock: model paths are relative to it
@@ -198,16 +204,24 @@ def check(
     report = compare(
         expected, actual, pol, self_checks=True, expected_name=name, actual_name=target.name, fail_on=threshold
     )
-    if evidence is None:
+    verified = None
+    if files:
+        from envcheck.verify.run import verify_target
+
+        verified = verify_target(target)
+    if evidence is None and verified is None:
         return _with_side_line(_with_numerics_line(report, expected, actual), side, actual)
-    if models is not None:
-        files = [(str(m), str(m)) for m in models]
-    elif evidence.locate is not None:
-        found = ((m.path, evidence.locate(m.path)) for m in expected.models)
-        files = [(recorded, there) for recorded, there in found if there is not None]
-    else:
-        files = _model_files(expected, bases)
-    observed = gather(evidence, expected, actual, pol, report, files)
+    observed = Observed()
+    if evidence is not None:
+        if models is not None:
+            model_files = [(str(m), str(m)) for m in models]
+        elif evidence.locate is not None:
+            found = ((m.path, evidence.locate(m.path)) for m in expected.models)
+            model_files = [(recorded, there) for recorded, there in found if there is not None]
+        else:
+            model_files = _model_files(expected, bases)
+        observed = gather(evidence, expected, actual, pol, report, model_files)
+    observed = dataclasses.replace(observed, files=verified)
     report = compare(
         expected,
         actual,
@@ -218,8 +232,33 @@ def check(
         fail_on=threshold,
         observed=observed,
     )
-    report = dataclasses.replace(report, evidence=describe(observed, evidence))
+    lines = describe(observed, evidence) if evidence is not None else ()
+    if verified is not None:
+        lines = (*lines, verified.summary())
+    report = dataclasses.replace(report, evidence=lines)
     return _with_side_line(_with_numerics_line(report, expected, actual), side, actual)
+
+
+def verify_files(
+    *,
+    target: Optional[Target] = None,
+    policy: Union[Policy, PathLike, None] = None,
+    fail_on: Optional[str] = None,
+    cache: Optional[HashCache] = None,
+) -> Report:
+    """Verify a target's installed files against their distributions' RECORDs, without a lockfile: every file a
+    RECORD lists hashed and compared, package folders searched for files no RECORD lists
+    (``package.files.modified`` per distribution that differs). ``cache`` (``envcheck.verify.HashCache``), kept
+    across calls, makes a re-verify of an unchanged environment one ``stat`` per file. Raises ``TargetError`` for
+    a target that does not show its files, ``PolicyError``."""
+    from envcheck.compare import resolve_fail_on
+    from envcheck.policy import Policy, load_policy
+    from envcheck.rules.rulebook import BY_ID
+    from envcheck.verify.run import files_report, verify_target
+
+    pol = policy if isinstance(policy, Policy) else load_policy(policy, BY_ID) if policy is not None else Policy()
+    verification = verify_target(target or LocalTarget(), cache=cache)
+    return files_report(verification, pol, resolve_fail_on(fail_on, pol))
 
 
 def _with_numerics_line(report: Report, expected: Fingerprint, actual: Fingerprint) -> Report:

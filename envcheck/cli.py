@@ -417,6 +417,12 @@ expected_format_option = click.option(
     metavar="SECONDS",
     help="Seconds each child of --import/--load-model may take.",
 )
+@click.option(
+    "--files",
+    is_flag=True,
+    help="Also hash every installed file the distributions' RECORDs list and report modified, missing and "
+    "unexpected files (package.files.modified).",
+)
 @expected_format_option
 @report_options
 def check(
@@ -427,6 +433,7 @@ def check(
     pid_exec: bool,
     numerics: bool,
     evidence_timeout: float,
+    files: bool,
     policy_path: Optional[str],
     fmt: Optional[str],
     output: Optional[str],
@@ -459,7 +466,44 @@ def check(
         ignore_digest=ignore_digest,
         loaded=False,  # this process is envcheck, not the model server
         expected_format=expected_format,
+        files=files,
     )
+    _emit(report, fmt, output)
+    sys.exit(report.return_code)
+
+
+@cli.command("verify-files")
+@target_options
+@click.option("--policy", "policy_path", metavar="PATH", help="Policy file (its ignores and overrides apply).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Report format [default: text; github inside GitHub Actions].",
+)
+@click.option("-o", "--output", metavar="PATH", help="Write the report here (atomically); - for stdout.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON),
+    default=None,
+    help="Exit 1 when a finding reaches this severity [default: the policy's, else high].",
+)
+@click.option(
+    "--no-matrix",
+    is_flag=True,
+    expose_value=False,
+    callback=_remember_no_matrix,
+    help="Leave the risk matrix out of the text report.",
+)
+def verify_files(
+    policy_path: Optional[str], fmt: Optional[str], output: Optional[str], fail_on: Optional[str], **target: Any
+) -> None:
+    """Hash every installed file the target's distributions' RECORDs list and compare, without a lockfile:
+    exit 1 when a distribution's files were modified, deleted or added to (at or above --fail-on)."""
+    from envcheck import api
+
+    report = api.verify_files(target=_target(target), policy=policy_path, fail_on=fail_on)
     _emit(report, fmt, output)
     sys.exit(report.return_code)
 
@@ -637,6 +681,12 @@ def rules(fmt: str) -> None:
 @_positive("--canary-timeout", default=10.0, help="Seconds each canary request may take, answer included.")
 @click.option("--policy", "policy_path", metavar="PATH", help="Policy file (default: beside the lockfile).")
 @click.option("--ignore-digest", is_flag=True, help="Read a lockfile edited since it was written.")
+@click.option(
+    "--files",
+    is_flag=True,
+    help="At start and whenever the target changes, also hash its installed files against their RECORDs "
+    "(a re-verify reads only the files that changed).",
+)
 def sidecar(
     lock: str,
     listen: str,
@@ -652,6 +702,7 @@ def sidecar(
     canary_timeout: float,
     policy_path: Optional[str],
     ignore_digest: bool,
+    files: bool,
     **target: Any,
 ) -> None:
     """Watch the target's live environment against LOCK: readiness, Prometheus metrics, JSON logs.
@@ -708,6 +759,7 @@ def sidecar(
         lock_name=lock,
         target_label=label,
         canary=canary,
+        verify_files=files,
     )
     state = State(
         lock, expected.meta.digest, stall_after=3 * interval + 120, gate=Gate(gate), canary=canary is not None

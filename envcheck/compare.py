@@ -86,7 +86,12 @@ def weight(change: Change, scope: ModelScope, policy: Policy) -> int:
 
 
 #: Rules about a package that guess it may fail to import, which an import seen to work answers.
-_NOT_IMPORT_GUESSES = ("package.missing", "package.missing.critical", "evidence.import.failed")
+_NOT_IMPORT_GUESSES = (
+    "package.missing",
+    "package.missing.critical",
+    "evidence.import.failed",
+    "package.files.modified",
+)
 
 
 def render(

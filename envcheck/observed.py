@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
 from envcheck.model import Fingerprint
 from envcheck.modelfiles.owners import STDLIB
 from envcheck.rules.interface import Change
+
+if TYPE_CHECKING:
+    from envcheck.verify.result import Verification
 
 #: Top-level names distributions install that are not meant to be imported.
 _NOT_MODULES = frozenset(
@@ -53,6 +56,8 @@ class Observed:
     """Recorded model path -> how loading it went."""
     how: str = ""
     """How the checks ran (interpreter, network, limits), for the report."""
+    files: Optional[Verification] = None
+    """What verifying the installed files against their RECORDs found (``--files``); None: not asked."""
 
 
 def _importable(name: str) -> bool:
@@ -177,6 +182,10 @@ def observed_changes(
             "remedy": _DAMAGED_REMEDY if bad else _VERSION_REMEDY,
         }
         yield Change("evidence.load.failed", path, "loads", seen.error, fields)
+    if observed.files is not None:
+        from envcheck.verify.findings import file_changes
+
+        yield from file_changes(observed.files)
 
 
 def imported(observed: Optional[Observed], actual: Fingerprint) -> FrozenSet[str]:

@@ -35,9 +35,16 @@ from tests.numerics.test_findings import NUMERICS, _fp, _moved
 from tests.test_observed import DTYPE, LOCK, moved
 
 #: Rules whose findings are what a check saw (at least these); every other rule guesses from metadata.
-OBSERVED_RULES = {"evidence.import.failed", "evidence.load.failed", "numerics.changed", "canary.failed"}
-#: The checks' own rule families: the import and load checks, the numerics battery, the canary.
-CHECK_FAMILIES = ("evidence.", "numerics.", "canary.")
+OBSERVED_RULES = {
+    "evidence.import.failed",
+    "evidence.load.failed",
+    "numerics.changed",
+    "canary.failed",
+    "package.files.modified",
+}
+#: The checks' own rule families: the import and load checks, the numerics battery, the canary; and the file
+#: check's one rule (``--files``), named for what it is about, as the issue that asked for it named it.
+CHECK_FAMILIES = ("evidence.", "numerics.", "canary.", "package.files.")
 
 
 def _by_id(report: Report) -> Dict[str, Finding]:

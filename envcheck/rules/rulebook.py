@@ -773,6 +773,20 @@ RULES: Tuple[Rule, ...] = (
         "model with the candidate's and verify it again",
         observed=True,
     ),
+    # Observed, not guessed: installed files hashed against the distribution's own RECORD (check --files,
+    # verify-files). A file changed after install may break the import (availability) or change what the code
+    # computes (prediction); probability 4, impact 4: high. Not moved by an import seen to work.
+    Rule(
+        id="package.files.modified",
+        component="packages",
+        risks=AP,
+        probability=4,
+        impact=4,
+        message="{subject} {version}: installed files differ from its RECORD: {detail} (seen by hashing its files "
+        "in {site})",
+        remedy="reinstall it: pip install --force-reinstall --no-deps '{subject}=={version}'",
+        observed=True,
+    ),
     # Observed, not guessed: the battery's kernels came out different in the candidate. Probability 4 (the numbers
     # did change; whether the model's outputs cross a decision because of it is not certain); the impact given
     # here is the ceiling's stand-in: each change carries its own from the measured error (envcheck.numerics.

@@ -17,6 +17,7 @@ Nothing here reads the clock, the streams or the network on its own: the clock i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from envcheck import capture
 from envcheck.compare import compare
 from envcheck.findings import Finding, Report, Severity
 from envcheck.model import Fingerprint
+from envcheck.observed import Observed
 from envcheck.policy import Policy
 from envcheck.sidecar.canary import Canary, CanaryOutcome, with_canary
 from envcheck.targets.interface import Target, TargetError
@@ -116,8 +118,14 @@ class Checker:
         take: Callable[..., Fingerprint] = capture.take,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
+        verify_files: bool = False,
     ) -> None:
+        """``verify_files`` (``--files``): each read of the target also hashes its installed files against their
+        RECORDs (``envcheck.verify``), through a cache kept for the checker's lifetime, so that a re-verify after
+        the token moved reads only the files that changed."""
         self.expected = expected
+        self.verify_files = verify_files
+        self._file_cache: Any = None
         self.policy = policy or Policy()
         self.fail_on = fail_on
         self.lock_name = lock_name
@@ -224,6 +232,7 @@ class Checker:
         self._token = None  # until this read succeeds
         self.actual = self._take(target, extra_env=self._extra_env, loaded=False)
         self.reads += 1
+        observed = self._verify(target) if self.verify_files else None
         self._report = compare(
             self.expected,
             self.actual,
@@ -232,9 +241,20 @@ class Checker:
             expected_name=self.lock_name,
             actual_name=target.name,
             fail_on=self.fail_on,
+            observed=observed,
         )
+        if observed is not None and observed.files is not None:
+            self._report = dataclasses.replace(self._report, evidence=(observed.files.summary(),))
         self._token = token
         return self._report, True
+
+    def _verify(self, target: Target) -> Observed:
+        from envcheck.verify.hashing import HashCache
+        from envcheck.verify.run import verify_target
+
+        if self._file_cache is None:
+            self._file_cache = HashCache()
+        return Observed(files=verify_target(target, cache=self._file_cache))
 
     def _forget(self) -> None:
         self._target, self._token, self._report = None, None, None

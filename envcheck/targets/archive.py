@@ -22,12 +22,13 @@ import stat
 import tarfile
 import tempfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from envcheck.contract import ProbeOutput
 from envcheck.targets.extract import apply_layer, member_parts, member_path
-from envcheck.targets.interface import Target, TargetError
+from envcheck.targets.interface import FileView, Target, TargetError
 from envcheck.targets.layerstream import Digest, LayerReader
 from envcheck.targets.limits import (
     ArchiveError,
@@ -404,30 +405,56 @@ class ImageArchiveTarget(Target):
 
     def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         label = f"--image-archive {self.path}"
+        with self._unpacked() as (tmp, environ):
+            try:
+                return probe_root(tmp, environ, extra_env=extra_env)
+            except RootError as e:
+                raise TargetError(f"{label}: {e}") from e
+
+    @contextmanager
+    def files(self) -> Iterator[FileView]:
+        """The image unpacked into a temporary folder (removed after), and the site folders of its Python."""
+        from envcheck.verify.sites import tree_sites
+
+        with self._unpacked() as (tmp, environ):
+            try:
+                sites = tree_sites(tmp, environ)
+            except (RootError, OSError) as e:
+                raise TargetError(f"--image-archive {self.path}: {e}") from e
+            yield FileView(tmp, tuple(sites))
+
+    @contextmanager
+    def _unpacked(self) -> Iterator[Tuple[str, Dict[str, str]]]:
+        """(a temporary folder holding the image's filesystem, the environment its config gives); the folder is
+        removed after."""
+        label = f"--image-archive {self.path}"
         if not os.path.exists(self.path):
             raise TargetError(f"{label}: no such file")
         tmp = tempfile.mkdtemp(prefix="envcheck-image-")
         source: Optional[_Source] = None
         try:
-            source = _Source(self.path, self.limits)
-            config, layers = read_layout(source)
-            budget = Budget(self.limits)
-            for layer in _checked(source, layers):
-                blob, ref = layer
-                with blob:
-                    apply_layer_file(
-                        blob, tmp, shown(ref.path), budget=budget, digest=ref.digest, diff_id=ref.diff_id
-                    )
-            env = _obj(config.get("config") or {}, "the config's config").get("Env")
-            environ = environ_from_config(env if isinstance(env, list) else [])
-            return probe_root(tmp, environ, extra_env=extra_env)
+            try:
+                source = _Source(self.path, self.limits)
+                config, layers = read_layout(source)
+                budget = Budget(self.limits)
+                for layer in _checked(source, layers):
+                    blob, ref = layer
+                    with blob:
+                        apply_layer_file(
+                            blob, tmp, shown(ref.path), budget=budget, digest=ref.digest, diff_id=ref.diff_id
+                        )
+                env = _obj(config.get("config") or {}, "the config's config").get("Env")
+                environ = environ_from_config(env if isinstance(env, list) else [])
+            finally:
+                if source is not None:
+                    source.close()
+                    source = None
+            yield tmp, environ
         except (ArchiveError, RootError) as e:
             raise TargetError(f"{label}: {e}") from e
         except OSError as e:
             raise TargetError(f"{label}: {e.strerror or e}") from e
         finally:
-            if source is not None:
-                source.close()
             shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import traceback
 import warnings
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
@@ -27,7 +27,7 @@ from envcheck.contract import ContractError, ProbeOutput, check_output
 from envcheck.model import OK, CpuInfo, MemoryInfo
 from envcheck.probe import scrub_value
 from envcheck.targets.archive import ArchiveError, apply_layer_file, environ_from_config
-from envcheck.targets.interface import Target, TargetError
+from envcheck.targets.interface import FileView, Target, TargetError
 from envcheck.targets.limits import Limits, format_size
 from envcheck.targets.python import TOO_OLD_EXIT, probe_source
 from envcheck.targets.rootfs import RootError, probe_root
@@ -149,6 +149,55 @@ def _missing_executable(text: str) -> bool:
     return any(marker in lowered for marker in _NOT_FOUND)
 
 
+def export_into(container: Any, dest: str, limits: Limits) -> None:
+    """Unpack a container's exported filesystem into ``dest`` (through a temporary file, bounded like a layer)."""
+    with tempfile.TemporaryFile() as stream:
+        size = 0
+        for chunk in container.export():
+            size += len(chunk)
+            if size > limits.max_total:  # one uncompressed layer: bounded on disk too
+                raise ArchiveError(
+                    f"the exported filesystem is over {format_size(limits.max_total)} "
+                    "(raise with --archive-limit total=SIZE)"
+                )
+            stream.write(chunk)
+        stream.seek(0)
+        apply_layer_file(stream, dest, "exported filesystem", limits=limits)
+
+
+@contextmanager
+def exported_files(label: str, timeout: float, limits: Limits, container_of: Any) -> Iterator[FileView]:
+    """A container's filesystem exported into a temporary folder (removed after), and the site folders of the
+    Python a process in it would run; ``container_of(client)`` gives (the container, its environment, whether
+    to remove it after)."""
+    from envcheck.verify.sites import tree_sites
+
+    docker_client = client(timeout)
+    tmp = tempfile.mkdtemp(prefix="envcheck-files-")
+    try:
+        with engine_errors(label):
+            container, environ, throwaway = container_of(docker_client)
+            try:
+                export_into(container, tmp, limits)
+            finally:
+                if throwaway:
+                    container.remove(force=True)
+        sites = tree_sites(tmp, environ)
+    except (ArchiveError, RootError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        docker_client.close()
+        raise TargetError(f"{label}: {e}") from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        docker_client.close()
+        raise
+    try:
+        yield FileView(tmp, tuple(sites))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        docker_client.close()
+
+
 class ImageTarget(Target):
     """A local Docker image: the probe runs in a throw-away container of it."""
 
@@ -181,6 +230,17 @@ class ImageTarget(Target):
                 return self._static(docker_client, image, extra_env)
         finally:
             docker_client.close()
+
+    def files(self) -> AbstractContextManager[FileView]:
+        """The image's filesystem exported from a container created (never started) from it."""
+
+        def container_of(docker_client: Any) -> Tuple[Any, Dict[str, str], bool]:
+            image = docker_client.images.get(self.ref)
+            environ = environ_from_config((image.attrs.get("Config") or {}).get("Env"))
+            created = docker_client.containers.create(image.id, command=["envcheck-export"], entrypoint=[])
+            return created, environ, True
+
+        return exported_files(f"--image {self.ref}", self.timeout, self.limits, container_of)
 
     def _run(self, docker_client: Any, image_id: str, command: List[str]) -> Optional[Tuple[int, str, str]]:
         """(exit code, stdout, stderr) of ``command`` in a new container; None when the executable is absent."""
@@ -223,18 +283,7 @@ class ImageTarget(Target):
         container = docker_client.containers.create(image.id, command=["envcheck-export"], entrypoint=[])
         tmp = tempfile.mkdtemp(prefix="envcheck-image-")
         try:
-            with tempfile.TemporaryFile() as stream:
-                size = 0
-                for chunk in container.export():
-                    size += len(chunk)
-                    if size > self.limits.max_total:  # one uncompressed layer: bounded on disk too
-                        raise ArchiveError(
-                            f"the exported filesystem is over {format_size(self.limits.max_total)} "
-                            "(raise with --archive-limit total=SIZE)"
-                        )
-                    stream.write(chunk)
-                stream.seek(0)
-                apply_layer_file(stream, tmp, "exported filesystem", limits=self.limits)
+            export_into(container, tmp, self.limits)
             return probe_root(tmp, environ, extra_env=extra_env)
         except (ArchiveError, RootError) as e:
             raise TargetError(f"{label}: {e}") from e
@@ -279,6 +328,16 @@ class ContainerTarget(Target):
                 raise TargetError(f"{label}: no Python interpreter found (looked for python3 and python on PATH)")
         finally:
             docker_client.close()
+
+    def files(self) -> AbstractContextManager[FileView]:
+        """The running container's filesystem as it is now, exported by the engine (``docker export``)."""
+
+        def container_of(docker_client: Any) -> Tuple[Any, Dict[str, str], bool]:
+            container = docker_client.containers.get(self.container_name)
+            environ = environ_from_config((container.attrs.get("Config") or {}).get("Env"))
+            return container, environ, False
+
+        return exported_files(f"--container {self.container_name}", self.timeout, Limits(), container_of)
 
     def hardware(self) -> Sequence[Collector[Any]]:
         """This machine's CPU and memory as the container sees them: the engine's limits replace our cgroup's."""

@@ -3,9 +3,11 @@ process, a folder or a container. Each runs or reads the stdlib-only probe and r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from envcheck.contract import ProbeOutput
@@ -19,6 +21,16 @@ if TYPE_CHECKING:
 
 class TargetError(EnvcheckError):
     """The target could not be inspected; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class FileView:
+    """A target's installed files, as ``Target.files`` shows them."""
+
+    root: str
+    """The tree's root on this machine (``/``, ``/proc/PID/root``, an unpacked image)."""
+    sites: Tuple[str, ...]
+    """Folders distributions are installed in, as paths of the tree."""
 
 
 class Target(ABC):
@@ -62,6 +74,12 @@ class Target(ABC):
     ) -> Optional[Collected[Tuple[NativeLib, ...]]]:
         """The native libraries the target's process has mapped, where it has one that can be read."""
         return None
+
+    def files(self) -> contextlib.AbstractContextManager[FileView]:
+        """Where the target's installed files can be read (``envcheck.verify``), for the time of a ``with``: a
+        tree root on this machine and the site folders in it. Raises ``TargetError`` for a target that does not
+        show its files."""
+        raise TargetError(f"a {self.kind} target does not show its installed files")
 
     def change_token(self) -> Optional[Hashable]:
         """A cheap value that changes whenever a new ``probe()`` could answer differently; ``None``: unknown.

@@ -8,12 +8,13 @@ environment a model needs. The launch environment is also what ``--pid`` and the
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Dict, Hashable, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Hashable, Iterator, Mapping, Optional, Sequence, Tuple
 
 from envcheck import probe
 from envcheck.contract import ProbeOutput
-from envcheck.targets.interface import Target, folders_token
+from envcheck.targets.interface import FileView, Target, folders_token
 
 ENV_DETAIL = "allow-listed environment variables as the process was launched ({}), /etc/localtime"
 
@@ -76,6 +77,11 @@ class LocalTarget(Target):
         data = probe.probe(extra_env=extra_env, environ=environ, parallel=self.parallel)
         data["sources"]["env"]["detail"] = ENV_DETAIL.format(where)
         return data
+
+    @contextlib.contextmanager
+    def files(self) -> Iterator[FileView]:
+        """This interpreter's sys.path folders, on this machine's tree."""
+        yield FileView("/", tuple(probe.search_path()))
 
     def change_token(self) -> Optional[Hashable]:
         """The mtimes of this interpreter's sys.path folders and of the distributions in them."""

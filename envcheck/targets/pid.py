@@ -9,10 +9,11 @@ dumpable) or CAP_SYS_PTRACE.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
-from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Hashable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from envcheck.collect.cgroup import read_text
 from envcheck.collect.interface import Collected, Collector
@@ -20,7 +21,7 @@ from envcheck.collect.native import LoadedLibrariesCollector, openblas_corename_
 from envcheck.contract import ProbeOutput, PythonSection
 from envcheck.model import NativeLib, PythonInfo
 from envcheck.probe import detect_container, select_env
-from envcheck.targets.interface import Target, TargetError, folders_token, site_folders
+from envcheck.targets.interface import FileView, Target, TargetError, folders_token, site_folders
 from envcheck.targets.rootfs import RootError, probe_root
 from envcheck.tree import Tree
 
@@ -268,6 +269,23 @@ class PidTarget(Target):
         self._add_kernel(data, root, environ)
         self._sites = _sites_of(data["python"], environ)
         return data
+
+    @contextlib.contextmanager
+    def files(self) -> Iterator[FileView]:
+        """The process's filesystem through ``/proc/PID/root``, and the sys.path folders of its interpreter as its
+        own environment makes them (read statically, as ``probe`` reads them)."""
+        from envcheck.verify.sites import tree_sites
+
+        interpreter = self.interpreter()
+        try:
+            sites = tree_sites(self.root, self.environment(), interpreter)
+        except PermissionError as e:
+            raise TargetError(f"--pid {self.pid}: permission denied reading {self.root}: {PERMISSION}") from e
+        except RootError as e:
+            raise TargetError(f"--pid {self.pid}: {e}") from e
+        except OSError as e:
+            raise TargetError(f"--pid {self.pid}: cannot read {self.root} ({e.strerror})") from e
+        yield FileView(self.root, tuple(sites))
 
     def change_token(self) -> Optional[Hashable]:
         """The PID and its start time, the set of libraries it maps, and the mtimes of the site folders the last

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
 import functools
 import json
 import os
 from pathlib import Path
-from typing import Dict, Hashable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Hashable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from envcheck import _subprocess
 from envcheck.contract import ContractError, ProbeOutput, check_output
 from envcheck.probe import scrub_value
-from envcheck.targets.interface import Target, TargetError, folders_token, site_folders
+from envcheck.targets.interface import FileView, Target, TargetError, folders_token, site_folders
 
 # Runs first in the target: refuses interpreters the probe does not support before parsing the probe's source,
 # and is valid syntax in Python 2 too, so that an old interpreter gets a clear answer rather than a SyntaxError.
@@ -217,6 +218,18 @@ class PythonTarget(Target):
         prefixes = [python.get("prefix", ""), python.get("base_prefix", "")]
         self._sites = site_folders(prefixes, minor, pythonpath)
         return data
+
+    @contextlib.contextmanager
+    def files(self) -> Iterator[FileView]:
+        """The interpreter's site folders (and PYTHONPATH's) on this machine's tree, asked of it in a tiny run."""
+        from envcheck.targets.rootfs import RootError
+        from envcheck.verify.sites import interpreter_sites
+
+        try:
+            sites = interpreter_sites(self.executable, self._pythonpath(), self.timeout)
+        except RootError as e:
+            raise TargetError(f"--python {self.executable}: {e}") from e
+        yield FileView("/", tuple(sites))
 
     def _pythonpath(self) -> List[str]:
         """The PYTHONPATH folders as the interpreter would put them on sys.path: absolute, normalised, an empty

@@ -3,10 +3,11 @@ packages only; the hardware it will run on is not there to see."""
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+import contextlib
+from typing import Iterator, Mapping, Optional, Sequence
 
 from envcheck.contract import ProbeOutput
-from envcheck.targets.interface import Target, TargetError
+from envcheck.targets.interface import FileView, Target, TargetError
 from envcheck.targets.rootfs import RootError, probe_root
 
 
@@ -28,6 +29,19 @@ class RootTarget(Target):
     @property
     def hardware_note(self) -> str:
         return "a filesystem tree does not show the hardware it will run on"
+
+    @contextlib.contextmanager
+    def files(self) -> Iterator[FileView]:
+        """The tree itself, and the sys.path folders of the interpreter it would run."""
+        from envcheck.verify.sites import tree_sites
+
+        try:
+            sites = tree_sites(self.path, self.environ, self.interpreter)
+        except RootError as e:
+            raise TargetError(f"--root {self.path}: {e}") from e
+        except OSError as e:
+            raise TargetError(f"--root {self.path}: cannot read {e.filename or ''} ({e.strerror})".strip()) from e
+        yield FileView(self.path, tuple(sites))
 
     def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
         try:

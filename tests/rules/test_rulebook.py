@@ -608,6 +608,7 @@ def test_every_rule_has_a_case() -> None:
     covered |= {"evidence.import.failed", "evidence.load.failed", "evidence.load.warned"}  # tests/test_observed.py
     covered |= {"numerics.changed"}  # tests/numerics/test_findings.py (needs a battery on both sides)
     covered |= {"canary.failed"}  # tests/canary/test_canary_cli.py (needs a model server's answers)
+    covered |= {"package.files.modified"}  # tests/verify/test_findings.py (needs installed files hashed)
     assert covered == {rule.id for rule in RULES}
 
 
