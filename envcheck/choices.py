@@ -7,3 +7,5 @@ from __future__ import annotations
 EXPECTED_FORMATS = ("auto", "envcheck", "requirements", "pylock", "uv", "mlflow")
 #: What ``envcheck remedy`` writes (``envcheck.restore``).
 REMEDY_FORMATS = ("requirements", "pylock")
+#: How ``envcheck canary`` and ``sidecar --canary`` ask a model server (``envcheck.canary.run.PROTOCOLS``).
+CANARY_PROTOCOLS = ("mlflow", "kserve-v2", "json")

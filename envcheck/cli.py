@@ -22,7 +22,7 @@ import click
 # Only what the options and the error mapping need is imported here; each command imports what it runs, so that
 # `envcheck snapshot` never loads the comparison rules, reporters or golden cases (bench/snapshot_speed.py).
 from envcheck import __version__
-from envcheck.choices import EXPECTED_FORMATS, REMEDY_FORMATS
+from envcheck.choices import CANARY_PROTOCOLS, EXPECTED_FORMATS, REMEDY_FORMATS
 from envcheck.errors import EnvcheckError
 from envcheck.policy import FAIL_ON
 from envcheck.report.escape import printable
@@ -561,7 +561,7 @@ def _golden_info(output: str, golden: Sequence[str], target: Dict[str, Any]) -> 
 )
 @click.option(
     "--protocol",
-    type=click.Choice(["mlflow", "kserve-v2", "json"]),
+    type=click.Choice(CANARY_PROTOCOLS),
     default="mlflow",
     show_default=True,
     help="mlflow: POST /invocations; kserve-v2: POST /v2/models/NAME/infer; json: POST the inputs to the URL.",
@@ -668,7 +668,7 @@ def rules(fmt: str) -> None:
 )
 @click.option(
     "--canary-protocol",
-    type=click.Choice(["mlflow", "kserve-v2", "json"]),
+    type=click.Choice(CANARY_PROTOCOLS),
     default="mlflow",
     show_default=True,
     help="As envcheck canary --protocol.",

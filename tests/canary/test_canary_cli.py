@@ -162,3 +162,15 @@ def test_api_needs_a_folder_for_a_fingerprint(golden_lock: Path) -> None:
     with pytest.raises(Exception, match="cannot reach"):
         canary(fp, "http://127.0.0.1:9", golden_base=golden_lock.parent, timeout=2)
     _: Optional[int] = None
+
+
+def test_the_protocol_choices_are_the_protocols_the_canary_speaks() -> None:
+    # the CLI names them without importing the canary (envcheck.choices); they must not drift apart
+    from envcheck.canary.run import PROTOCOLS
+    from envcheck.choices import CANARY_PROTOCOLS
+
+    assert tuple(PROTOCOLS) == CANARY_PROTOCOLS
+    for command in ("canary", "sidecar"):
+        options = {p.name: p for p in cli.cli.commands[command].params}
+        name = "protocol" if command == "canary" else "canary_protocol"
+        assert tuple(options[name].type.choices) == tuple(PROTOCOLS)  # type: ignore[attr-defined]
