@@ -32,6 +32,9 @@ _QUOTED = 120
 class Row:
     """A RECORD row that names a file inside the site folder."""
 
+    # one per installed file, kept by a sidecar for its lifetime: no __dict__ each (dataclass(slots=) is 3.10+)
+    __slots__ = ("algorithm", "digest", "path", "size")
+
     path: str
     """Normalised, relative to the site folder (``numpy/__init__.py``)."""
     algorithm: str
@@ -87,6 +90,7 @@ def _encoded_length(algorithm: str) -> int:
 #: Characters of an unpadded urlsafe base64 digest, by algorithm.
 _LENGTHS = {a: _encoded_length(a) for a in ALGORITHMS}
 _B64 = re.compile(r"[A-Za-z0-9_-]+")
+_ONE = {a: a for a in ALGORITHMS}
 
 
 def parse_hash(value: str) -> Tuple[str, str]:
@@ -97,7 +101,7 @@ def parse_hash(value: str) -> Tuple[str, str]:
     encoded = encoded.rstrip("=")
     if len(encoded) != _LENGTHS[algorithm] or not _B64.fullmatch(encoded):
         raise ValueError(f"a {algorithm} hash that is not {_LENGTHS[algorithm]} characters of urlsafe base64")
-    return algorithm, encoded
+    return _ONE[algorithm], encoded  # one string per algorithm, not one per row: the sidecar keeps the rows
 
 
 def encode(digest: bytes) -> str:

@@ -15,7 +15,7 @@ import os
 import stat as stat_module
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from packaging.utils import canonicalize_name
 
@@ -205,8 +205,10 @@ class _Plan:
 
     def __init__(self, site: str, dists: Sequence[_Dist], others: Set[str]) -> None:
         self.signature = _signature(dists, others)
-        self.rows = [(d, r) for d in dists for r in d.record.rows if r.algorithm]
-        self.paths = [f"{site}/{r.path}" for _, r in self.rows]
+        self.site = site
+        # two flat lists, not a (dist, row) pair per file: a sidecar keeps the plan for its lifetime
+        self.rows = [r for d in dists for r in d.record.rows if r.algorithm]
+        self.row_dists = [d for d in dists for r in d.record.rows if r.algorithm]
         self.unhashed = [(d, r) for d in dists for r in d.record.rows if not r.algorithm]
         self.listed = {r.path for d in dists for r in d.record.rows}
         self.owners: Dict[str, str] = {}
@@ -219,6 +221,15 @@ class _Plan:
         self.checked = False
         #: The folders the last walk listed with their stamps, what it found and the bounds it hit.
         self.walked: Optional[Tuple[List[Tuple[str, Tuple[int, ...]]], Dict[str, List[str]], List[str]]] = None
+
+    def path(self, i: int) -> str:
+        """The tree path of hashed row ``i`` (made when asked: a sidecar keeps the plan, and every path twice
+        would cost megabytes in a large environment)."""
+        return self.site + "/" + self.rows[i].path
+
+
+#: The stamp of a file that was missing when last judged.
+GONE = (-1,)
 
 
 def _signature(dists: Sequence[_Dist], others: Set[str]) -> Tuple[object, ...]:
@@ -243,19 +254,21 @@ def _check_files(tree: Tree, plan: _Plan, hasher: Hasher, tally: _Tally) -> None
     judged (this machine's tree only: a foreign tree's paths must resolve inside it, through the tree, which the
     hasher does); only the files that moved are hashed again."""
     if plan.checked and tree.native and tree.root in ("", "/"):
-        redo = _moved(plan.paths, plan.stamps, hasher.threads)
+        redo = _moved(plan.path, plan.stamps, hasher.threads)
         tally.hits += len(plan.rows) - len(redo)
     elif plan.checked:
-        redo = _moved_in(tree, plan.paths, plan.stamps)
+        redo = _moved_in(tree, plan.path, plan.stamps)
         tally.hits += len(plan.rows) - len(redo)
     else:
         redo = list(range(len(plan.rows)))
-    jobs = [Job(plan.paths[i], plan.rows[i][1].algorithm, plan.rows[i][1].size) for i in redo]
+    jobs = [Job(plan.path(i), plan.rows[i].algorithm, plan.rows[i].size) for i in redo]
     for (_, outcome), i in zip(hasher.hash_all(jobs), redo):  # the generator first: it closes its pool
-        row = plan.rows[i][1]
+        row = plan.rows[i]
         if outcome.missing:
             plan.verdicts[i] = "missing"
-        elif outcome.size_differs or outcome.refused or encode(outcome.digest) != row.digest:
+            plan.stamps[i] = GONE
+            continue
+        if outcome.size_differs or outcome.refused or encode(outcome.digest) != row.digest:
             plan.verdicts[i] = "modified"
         else:
             plan.verdicts[i] = "ok"
@@ -268,12 +281,16 @@ def _check_files(tree: Tree, plan: _Plan, hasher: Hasher, tally: _Tally) -> None
     plan.checked = True
 
 
-def _moved_part(paths: Sequence[str], stamps: Sequence[Tuple[int, ...]], start: int, end: int) -> List[int]:
+def _moved_part(path: Callable[[int], str], stamps: Sequence[Tuple[int, ...]], start: int, end: int) -> List[int]:
     out = []
     stat_of = os.stat
     for i in range(start, end):
         try:
-            st = stat_of(paths[i])
+            st = stat_of(path(i))
+        except (FileNotFoundError, NotADirectoryError):
+            if stamps[i] != GONE:  # still missing: nothing to hash again
+                out.append(i)
+            continue
         except OSError:
             out.append(i)
             continue
@@ -282,16 +299,20 @@ def _moved_part(paths: Sequence[str], stamps: Sequence[Tuple[int, ...]], start: 
     return out
 
 
-def _moved_in(tree: Tree, paths: Sequence[str], stamps: Sequence[Tuple[int, ...]]) -> List[int]:
+def _moved_in(tree: Tree, path_of: Callable[[int], str], stamps: Sequence[Tuple[int, ...]]) -> List[int]:
     """``_moved`` for a foreign tree: each file ``stat``-ed in its folder's descriptor (resolved inside the tree),
     nothing followed; a link counts as moved (the hasher resolves it inside the tree, and its cache answers)."""
     out = []
     folders = Folders(tree)
     try:
-        for i, path in enumerate(paths):
-            folder, _, name = path.rpartition("/")
+        for i in range(len(stamps)):
+            folder, _, name = path_of(i).rpartition("/")
             try:
                 st = os.stat(name, dir_fd=folders.fd(folder or "/"), follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                if stamps[i] != GONE:  # still missing: nothing to hash again
+                    out.append(i)
+                continue
             except OSError:
                 out.append(i)
                 continue
@@ -311,15 +332,15 @@ def _moved_in(tree: Tree, paths: Sequence[str], stamps: Sequence[Tuple[int, ...]
     return out
 
 
-def _moved(paths: Sequence[str], stamps: Sequence[Tuple[int, ...]], threads: int) -> List[int]:
+def _moved(path: Callable[[int], str], stamps: Sequence[Tuple[int, ...]], threads: int) -> List[int]:
     """Indexes of the files whose ``stat`` identity is not the one recorded (or that cannot be stat-ed), in
     ``threads`` threads: ``os.stat`` releases the GIL, and on an unchanged environment syscalls are the cost."""
-    if threads < 4 or len(paths) < 1024:  # measured: on 2 CPUs a second thread only adds its own cost
-        return _moved_part(paths, stamps, 0, len(paths))
-    step = -(-len(paths) // threads)
-    bounds = [(i, min(i + step, len(paths))) for i in range(0, len(paths), step)]
+    if threads < 4 or len(stamps) < 1024:  # measured: on 2 CPUs a second thread only adds its own cost
+        return _moved_part(path, stamps, 0, len(stamps))
+    step = -(-len(stamps) // threads)
+    bounds = [(i, min(i + step, len(stamps))) for i in range(0, len(stamps), step)]
     with ThreadPoolExecutor(max_workers=len(bounds), thread_name_prefix="envcheck-stat") as pool:
-        parts = pool.map(lambda b: _moved_part(paths, stamps, b[0], b[1]), bounds)
+        parts = pool.map(lambda b: _moved_part(path, stamps, b[0], b[1]), bounds)
         return [i for part in parts for i in part]
 
 
@@ -357,7 +378,7 @@ def verify_sites(
                 if not tree.exists(path) and not tree.is_link(path):
                     found[dist.meta]["missing"].append(row.path)
             _check_files(tree, plan, hasher, tally)
-            for (dist, row), verdict in zip(plan.rows, plan.verdicts):
+            for dist, row, verdict in zip(plan.row_dists, plan.rows, plan.verdicts):
                 if verdict != "ok":
                     found[dist.meta][verdict].append(row.path)
             for meta, paths in _unexpected(tree, site, plan, cache, limits, cut).items():

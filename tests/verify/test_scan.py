@@ -11,7 +11,7 @@ from typing import List
 
 import pytest
 
-from envcheck.verify import HashCache, WalkLimits, verify_sites
+from envcheck.verify import HashCache, WalkLimits, hashing, verify_sites
 from envcheck.verify.result import DistFiles, Verification
 from tests.verify.conftest import fake_python_tree
 
@@ -142,6 +142,28 @@ def test_a_touched_file_is_hashed_again(site: Path, reads: List[str]) -> None:
     (site / "six-added.py").write_text("")
     (site / "psutil/added.py").write_text("")
     assert only(verify(site, cache), "psutil").unexpected == ("psutil/added.py",)
+
+
+def test_a_missing_file_stays_missing_without_being_looked_for_twice(
+    site: Path, reads: List[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = HashCache()
+    (site / "six.py").unlink()
+    assert only(verify(site, cache), "six").missing == ("six.py",)
+    asked: List[str] = []
+    real = hashing.Hasher.hash_one
+
+    def hash_one(self: hashing.Hasher, job: hashing.Job) -> hashing.Outcome:
+        asked.append(job.path)
+        return real(self, job)
+
+    monkeypatch.setattr(hashing.Hasher, "hash_one", hash_one)
+    # still gone: the re-verify's stat says so, and the file is not handed to the hasher again
+    assert only(verify(site, cache), "six").missing == ("six.py",) and asked == []
+    # back, with other bytes: hashed and found modified
+    (site / "six.py").write_text("# not six\n")
+    assert only(verify(site, cache), "six").modified == ("six.py",)
+    assert [Path(p).name for p in asked] == ["six.py"]
 
 
 def test_threads_and_one_thread_agree(site: Path) -> None:
@@ -304,4 +326,4 @@ def test_moved_files_are_found_in_threads_or_not(threads: int, tmp_path: Path) -
     stamps = [stamp(os.stat(p)) for p in paths]
     (tmp_path / "f7").write_bytes(b"yy")
     (tmp_path / "f1099").unlink()
-    assert _moved(paths, stamps, threads) == [7, 1099]
+    assert _moved(paths.__getitem__, stamps, threads) == [7, 1099]
