@@ -4,6 +4,7 @@ on this machine asked with a tiny child run."""
 from __future__ import annotations
 
 import json
+import os
 from typing import List, Mapping, Optional, Sequence
 
 from envcheck import _subprocess
@@ -31,6 +32,8 @@ _ASK = (
 def tree_sites(root: str, environ: Mapping[str, str], interpreter: Optional[str] = None) -> List[str]:
     """The sys.path folders of the interpreter a process in the tree at ``root`` would run (as ``--root`` finds
     it), read without running anything; raises ``RootError``/``OSError``."""
+    if not os.path.isdir(root):  # as the probe of the same tree says it
+        raise RootError(f"{root}: not a folder")
     with Tree(root) as tree:
         interp = find_interpreter(tree, environ, interpreter)
         return [p for p in sys_path(tree, interp, environ) if tree.is_dir(p)]

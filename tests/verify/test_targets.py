@@ -65,6 +65,16 @@ def test_root_target_without_python_is_one_line(tmp_path: Path) -> None:
         pass
 
 
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_root_target_that_is_not_a_folder_says_so(kind: str, tmp_path: Path) -> None:
+    # as `snapshot --root` says it: not "no Python interpreter found" in a folder that is not there
+    path = tmp_path / "root"
+    if kind == "file":
+        path.write_text("")
+    with pytest.raises(TargetError, match=f"--root {path}: {path}: not a folder"), RootTarget(str(path)).files():
+        pass
+
+
 def test_image_archive_target_finds_modified_files(tmp_path: Path, pristine: Path) -> None:
     import struct
 
