@@ -169,14 +169,26 @@ def _key(text: str) -> str:
     raise _NotSubset
 
 
-def _value(text: str, budget: _Budget) -> Any:
-    """One value as the full parser reads it: the common scalars here, anything else through the full parser."""
+#: What ``_scalar`` gives for a text that is none of the common scalars.
+_OTHER = object()
+
+
+def _scalar(text: str) -> Any:
+    """A string or an integer as the writer emits them, else ``_OTHER``."""
     if _PLAIN_STR.match(text):
         return text[1:-1]
     if _ESCAPED_STR.match(text):
         return _ESCAPE.sub(_unescape, text[1:-1])
     if _INT.match(text):
         return int(text)
+    return _OTHER
+
+
+def _value(text: str, budget: _Budget) -> Any:
+    """One value as the full parser reads it: the common scalars here, anything else through the full parser."""
+    value = _scalar(text)
+    if value is not _OTHER:
+        return value
     if text == "true":
         return True
     if text == "false":
@@ -188,13 +200,9 @@ def _value(text: str, budget: _Budget) -> Any:
 
 def _item(line: str, budget: _Budget) -> Any:
     """One array item written on its own line, ``    VALUE,``."""
-    text = line[4:-1]
-    if _PLAIN_STR.match(text):
-        return text[1:-1]
-    if _ESCAPED_STR.match(text):
-        return _ESCAPE.sub(_unescape, text[1:-1])
-    if _INT.match(text):
-        return int(text)
+    value = _scalar(line[4:-1])
+    if value is not _OTHER:
+        return value
     # Anything else is read in a two-item array, so that a comma inside a comment or a second item on the line
     # cannot pass: the item must be followed by exactly this line's comma.
     parsed = budget.parse("v = [" + line + " 0]")

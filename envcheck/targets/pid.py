@@ -257,14 +257,8 @@ class PidTarget(Target):
         self._coretype = environ.get("OPENBLAS_CORETYPE", "")
         interpreter = self._interpreter(argv, environ)
         root = self._path("root")
-        try:
+        with self._reading(root):
             data = probe_root(root, environ, interpreter=interpreter, extra_env=extra_env)
-        except PermissionError as e:
-            raise TargetError(f"--pid {self.pid}: permission denied reading {root}: {PERMISSION}") from e
-        except RootError as e:
-            raise TargetError(f"--pid {self.pid}: {e}") from e
-        except OSError as e:
-            raise TargetError(f"--pid {self.pid}: cannot read {root} ({e.strerror})") from e
         data["sources"]["python"]["detail"] = f"{interpreter} of process {self.pid}, read through {root}"
         self._add_kernel(data, root, environ)
         self._sites = _sites_of(data["python"], environ)
@@ -277,15 +271,21 @@ class PidTarget(Target):
         from envcheck.verify.sites import tree_sites
 
         interpreter = self.interpreter()
-        try:
+        with self._reading(self.root):
             sites = tree_sites(self.root, self.environment(), interpreter)
+        yield FileView(self.root, tuple(sites))
+
+    @contextlib.contextmanager
+    def _reading(self, root: str) -> Iterator[None]:
+        """Reading the process's tree at ``root``: what fails there as one line naming the process."""
+        try:
+            yield
         except PermissionError as e:
-            raise TargetError(f"--pid {self.pid}: permission denied reading {self.root}: {PERMISSION}") from e
+            raise TargetError(f"--pid {self.pid}: permission denied reading {root}: {PERMISSION}") from e
         except RootError as e:
             raise TargetError(f"--pid {self.pid}: {e}") from e
         except OSError as e:
-            raise TargetError(f"--pid {self.pid}: cannot read {self.root} ({e.strerror})") from e
-        yield FileView(self.root, tuple(sites))
+            raise TargetError(f"--pid {self.pid}: cannot read {root} ({e.strerror})") from e
 
     def change_token(self) -> Optional[Hashable]:
         """The PID and its start time, the set of libraries it maps, and the mtimes of the site folders the last

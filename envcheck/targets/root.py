@@ -35,17 +35,19 @@ class RootTarget(Target):
         """The tree itself, and the sys.path folders of the interpreter it would run."""
         from envcheck.verify.sites import tree_sites
 
-        try:
+        with self._reading():
             sites = tree_sites(self.path, self.environ, self.interpreter)
-        except RootError as e:
-            raise TargetError(f"--root {self.path}: {e}") from e
-        except OSError as e:
-            raise TargetError(f"--root {self.path}: cannot read {e.filename or ''} ({e.strerror})".strip()) from e
         yield FileView(self.path, tuple(sites))
 
     def probe(self, extra_env: Sequence[str] = ()) -> ProbeOutput:
-        try:
+        with self._reading():
             return probe_root(self.path, self.environ, interpreter=self.interpreter, extra_env=extra_env)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Reading the tree: what fails there as one line naming it."""
+        try:
+            yield
         except RootError as e:
             raise TargetError(f"--root {self.path}: {e}") from e
         except OSError as e:

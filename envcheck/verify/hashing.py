@@ -236,16 +236,9 @@ class Hasher:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
             return None
-        if not stat.S_ISREG(st.st_mode):
-            raise tree.refuse(job.path, "not a regular file")
-        key = (job.algorithm, job.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-        hit = self.cache.get(key)
-        if hit is not None:
-            return Outcome(hit, cached=True, stamp=key[2:])
-        if job.size is not None and st.st_size != job.size:
-            return Outcome(size_differs=True, stamp=key[2:])
-        fd = os.open(name, _OPEN_FLAGS | _NOFOLLOW, dir_fd=dir_fd)
-        return self._hash_open(tree, fd, st, job, job.path, key)
+        return self._known(tree, st, job, job.path) or self._hash_open(
+            tree, os.open(name, _OPEN_FLAGS | _NOFOLLOW, dir_fd=dir_fd), st, job, job.path
+        )
 
     def _native(self, tree: Tree, job: Job) -> Outcome:
         """``hash_one`` for this machine's own tree (``Tree("/")``: the kernel resolves paths, as the tree does):
@@ -253,20 +246,25 @@ class Hasher:
         because on small files the calls are the cost."""
         path = job.path if tree.root in ("", "/") else tree.host_path(job.path)
         st = os.stat(path)
+        return self._known(tree, st, job, path) or self._hash_open(tree, os.open(path, _OPEN_FLAGS), st, job, path)
+
+    def _known(self, tree: Tree, st: os.stat_result, job: Job, shown: str) -> Optional[Outcome]:
+        """What ``st`` alone tells: a refusal for anything but a regular file, the cached digest of a file
+        unchanged since it was hashed, or a size other than RECORD's; None when the file must be read."""
         if not stat.S_ISREG(st.st_mode):
-            raise tree.refuse(path, "not a regular file")
-        key = (job.algorithm, job.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+            raise tree.refuse(shown, "not a regular file")
+        key = _key(job.algorithm, job.path, st)
         hit = self.cache.get(key)
         if hit is not None:
             return Outcome(hit, cached=True, stamp=key[2:])
         if job.size is not None and st.st_size != job.size:
             return Outcome(size_differs=True, stamp=key[2:])
-        fd = os.open(path, _OPEN_FLAGS)
-        return self._hash_open(tree, fd, st, job, path, key)
+        return None
 
-    def _hash_open(self, tree: Tree, fd: int, st: os.stat_result, job: Job, shown: str, key: Key) -> Outcome:
+    def _hash_open(self, tree: Tree, fd: int, st: os.stat_result, job: Job, shown: str) -> Outcome:
         """Hash the file open at ``fd`` (closed here), which must still be the one ``st`` describes, and keep
-        its digest under ``key``."""
+        its digest in the cache."""
+        key = _key(job.algorithm, job.path, st)
         try:
             opened = os.fstat(fd)
             if opened.st_ino != st.st_ino or opened.st_dev != st.st_dev:
